@@ -1,0 +1,160 @@
+"""HCMC COVID-19 safe-operation back office.
+
+`create_app()` builds the Flask application: configuration from the environment, extensions, the scoped
+Flask-Admin, public blueprints, the JSON API and the CLI.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from backoffice import config as config_module
+from backoffice.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+log = logging.getLogger(__name__)
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=False,
+                instance_path=os.environ.get("BACKOFFICE_INSTANCE", str(config_module.PROJECT_ROOT / "instance")))
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.update(config_module.from_environment(app.instance_path))
+    if overrides:
+        app.config.update(overrides)
+    _ensure_secret_key(app)
+    if os.environ.get("BACKOFFICE_PROXY_COUNT"):
+        n = int(os.environ["BACKOFFICE_PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_errors(app)
+
+    from backoffice import cli
+    cli.init_app(app)
+    from backoffice.admin import init_admin
+    init_admin(app)
+    _init_plugins(app)
+    return app
+
+
+def _ensure_secret_key(app: Flask) -> None:
+    """Production must set SECRET_KEY; the embedded setup keeps a generated one in the instance folder."""
+    if app.config.get("SECRET_KEY"):
+        return
+    key_file = Path(app.instance_path) / "secret_key"
+    if not key_file.exists():
+        import secrets
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+        log.warning("SECRET_KEY not set: generated one in %s", key_file)
+    app.config["SECRET_KEY"] = key_file.read_text().strip()
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:  # noqa: ARG001
+    """WAL, foreign keys and a busy timeout: what SQLite needs to behave like a server database."""
+    import sqlite3
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+def _init_extensions(app: Flask) -> None:
+    from backoffice import i18n, security
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(config_module.PROJECT_ROOT / "migrations"), render_as_batch=True,
+                     compare_type=True)
+    csrf.init_app(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    limiter.init_app(app)
+    i18n.init_app(app)
+    security.init_app(app)
+    from backoffice.auth import init_login
+    init_login(app, login_manager)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from backoffice.auth.views import bp as auth_bp
+    from backoffice.health import bp as health_bp
+    from backoffice.registration.views import bp as registration_bp
+    from backoffice.guide import bp as guide_bp
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(registration_bp)
+    app.register_blueprint(guide_bp)
+
+
+def _init_plugins(app: Flask) -> None:
+    """Capabilities that plug in (qr, criteria, imports, reports) register themselves through `init_app`."""
+    import importlib
+    for name in ("backoffice.qr", "backoffice.criteria", "backoffice.imports", "backoffice.reports",
+                 "backoffice.tracing", "backoffice.api"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        init = getattr(module, "init_app", None)
+        if init:
+            init(app)
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def _register_errors(app: Flask) -> None:
+    from flask_babel import gettext as _
+    from flask_wtf.csrf import CSRFError
+
+    messages = {
+        400: lambda: _("The request could not be understood."),
+        403: lambda: _("You do not have permission to do this."),
+        404: lambda: _("Not found."),
+        405: lambda: _("This method is not allowed here."),
+        413: lambda: _("The upload is too large."),
+        415: lambda: _("This content type is not accepted."),
+        429: lambda: _("Too many attempts. Please wait a moment and try again."),
+        500: lambda: _("Something went wrong on our side. The error has been logged."),
+        503: lambda: _("The service is temporarily unavailable. Please try again shortly."),
+    }
+
+    def render(code: int, message: str | None = None, reason: str | None = None):
+        message = message or messages.get(code, messages[500])()
+        if _wants_json():
+            return jsonify(error={"code": reason or str(code), "message": message}), code
+        return render_template("error.html", code=code, message=message), code
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        from backoffice import audit
+        audit.record_now("request.csrf_failed", entity_name="request", entity_id=request.path[:64])
+        return render(400, _("The form has expired or was not sent from this site. Reload the page and try again."),
+                      "csrf")
+
+    for code in messages:
+        app.register_error_handler(code, lambda exc, code=code: render(code))
+
+    from sqlalchemy.exc import OperationalError, InterfaceError
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def database_unavailable(exc):
+        # The database went away (restart, network): answer 503 so clients retry; nothing half-written
+        # survives because every operation is one transaction.
+        log.error("database error: %s", exc)
+        db.session.rollback()
+        return render(503, reason="database_unavailable")

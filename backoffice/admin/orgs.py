@@ -1,0 +1,197 @@
+"""Admin views over organizations, their locations, checkpoints and staff."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from markupsafe import Markup
+from sqlalchemy import select
+from wtforms import SelectField
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, ValidationError
+
+from backoffice.admin.base import ALL_ACTIONS, READ, ScopedModelView
+from backoffice.admin.filters import choice_filter, district_filter, ward_filter
+from backoffice.domain import (
+    DIRECTION_LABELS, ORG_STATUS_LABELS, SECTOR_LABELS, Direction, OrgStatus, Role, Sector, choices,
+)
+from backoffice.extensions import db
+from backoffice.forms import Phone, TaxCode, UniqueTaxCode, ward_in_district
+from backoffice.identifiers import clean_id_number, format_phone
+from backoffice.models import Checkpoint, Location, Organization, Person, Staff
+
+
+def _label(labels):
+    def formatter(view, context, model, name):
+        value = getattr(model, name)
+        try:
+            return labels[type(next(iter(labels)))(value)]
+        except (ValueError, KeyError, StopIteration):
+            return value
+    return formatter
+
+
+def _phone(view, context, model, name):
+    return format_phone(getattr(model, name))
+
+
+ORG_LABELS = {
+    "name": _l("Name"), "tax_code": _l("Tax code"), "sector": _l("Sector"), "address": _l("Address"),
+    "ward": _l("Ward"), "district": _l("District"), "contact_name": _l("Contact person"), "phone": _l("Phone"),
+    "email": _l("E-mail"), "workers_on_site": _l("Workers on site"), "status": _l("Status"),
+    "created_at": _l("Created"), "updated_at": _l("Updated"), "organization": _l("Organization"),
+    "location": _l("Location"), "direction": _l("Direction"), "active": _l("Active"), "position": _l("Position"),
+    "full_name": _l("Full name"), "id_number": _l("ID number"), "person": _l("Resident record"),
+    "district_code": _l("District"), "ward_code": _l("Ward"), "decided_at": _l("Decided at"),
+    "decision_note": _l("Decision note"),
+}
+
+
+class OrganizationView(ScopedModelView):
+    access = {
+        Role.CITY_ADMIN: ALL_ACTIONS,
+        Role.INSPECTOR: READ | {"create", "edit"},
+        Role.WARD_OFFICER: READ,
+        Role.ORG_ADMIN: {"list", "details", "edit"},
+    }
+    locked_fields = {Role.ORG_ADMIN: {"tax_code", "district", "status"}}
+    org_admin_hidden = ("tax_code", "district", "status")
+
+    column_list = ["name", "tax_code", "sector", "district", "ward", "workers_on_site", "status"]
+    column_details_list = ["name", "tax_code", "sector", "address", "ward", "district", "contact_name", "phone",
+                           "email", "workers_on_site", "status", "decided_at", "decision_note", "created_at",
+                           "updated_at"]
+    column_export_list = ["name", "tax_code", "sector", "address", "ward", "district", "contact_name", "phone",
+                          "email", "workers_on_site", "status", "created_at"]
+    column_labels = ORG_LABELS
+    column_searchable_list = ["name", "tax_code"]
+    column_sortable_list = ["name", "tax_code", "sector", "workers_on_site", "status", "created_at"]
+    column_default_sort = ("id", True)
+    column_formatters = {"sector": _label(SECTOR_LABELS), "status": _label(ORG_STATUS_LABELS), "phone": _phone}
+    column_formatters_export = {"sector": _label(SECTOR_LABELS), "status": _label(ORG_STATUS_LABELS)}
+    form_columns = ["name", "tax_code", "sector", "address", "district", "ward", "contact_name", "phone", "email",
+                    "workers_on_site", "status"]
+    form_overrides = {"sector": SelectField, "status": SelectField}
+    form_args = {
+        "name": {"validators": [DataRequired(), Length(max=255)]},
+        "tax_code": {"validators": [DataRequired(), TaxCode(), UniqueTaxCode(lambda form: form._obj_id)],
+                     "description": _l("10 digits, with -001…-999 for a branch, e.g. 0100047516-001")},
+        "sector": {"choices": choices(SECTOR_LABELS), "default": Sector.OTHER.value},
+        "status": {"choices": choices(ORG_STATUS_LABELS), "default": OrgStatus.ACTIVE.value},
+        "address": {"validators": [Length(max=255)]},
+        "contact_name": {"validators": [Length(max=128)]},
+        "phone": {"validators": [Phone()]},
+        "email": {"validators": [Optional(), Email(), Length(max=254)]},
+        "workers_on_site": {"validators": [Optional(), NumberRange(min=0, max=1_000_000)]},
+        "district": {"validators": [DataRequired()]},
+        "ward": {"validators": [DataRequired()]},
+    }
+
+    @property
+    def column_filters(self):  # type: ignore[override]
+        return [
+            district_filter(Organization.district_code, _l("District")),
+            ward_filter(Organization.ward_code, _l("Ward")),
+            choice_filter(Organization.sector, _l("Sector"), SECTOR_LABELS),
+            choice_filter(Organization.status, _l("Status"), ORG_STATUS_LABELS),
+        ]
+
+    def _prepare(self, form, obj=None):
+        form._obj_id = obj.id if obj is not None else None
+        if current_user.role == Role.ORG_ADMIN:
+            for name in self.org_admin_hidden:
+                if name in form:
+                    del form[name]
+        return form
+
+    def create_form(self, obj=None):
+        return self._prepare(super().create_form(obj))
+
+    def edit_form(self, obj=None):
+        return self._prepare(super().edit_form(obj), obj)
+
+    def validate_form(self, form) -> bool:
+        ok = super().validate_form(form)
+        if "ward" in form and "district" in form:
+            ok = ward_in_district(form) and ok
+        elif "ward" in form and form.ward.data is not None and current_user.role == Role.ORG_ADMIN:
+            # An organization admin may move within its district, not out of it.
+            org = current_user.organization
+            if org is not None and form.ward.data.district_code != org.district_code:
+                form.ward.errors = list(form.ward.errors) + [_l("This ward is not in the chosen district.")]
+                ok = False
+        return ok
+
+
+class LocationView(ScopedModelView):
+    access = {
+        Role.CITY_ADMIN: ALL_ACTIONS,
+        Role.INSPECTOR: READ,
+        Role.ORG_ADMIN: ALL_ACTIONS,
+    }
+    column_list = ["organization", "name", "address", "active", "created_at"]
+    column_labels = ORG_LABELS
+    column_searchable_list = ["name"]
+    column_filters = ["active"]
+    column_default_sort = ("id", True)
+    form_columns = ["organization", "name", "address", "active"]
+    form_args = {"name": {"validators": [DataRequired(), Length(max=128)]},
+                 "address": {"validators": [Length(max=255)]},
+                 "organization": {"validators": [DataRequired()]}}
+    column_export_list = ["organization", "name", "address", "active", "created_at"]
+
+
+class CheckpointView(ScopedModelView):
+    access = {
+        Role.CITY_ADMIN: ALL_ACTIONS,
+        Role.INSPECTOR: READ,
+        Role.ORG_ADMIN: ALL_ACTIONS,
+    }
+    column_list = ["organization", "location", "name", "direction", "active"]
+    column_labels = ORG_LABELS
+    column_searchable_list = ["name"]
+    column_default_sort = ("id", True)
+    column_formatters = {"direction": _label(DIRECTION_LABELS)}
+    form_columns = ["location", "name", "direction", "active"]
+    form_overrides = {"direction": SelectField}
+    form_args = {"name": {"validators": [DataRequired(), Length(max=128)]},
+                 "direction": {"choices": choices(DIRECTION_LABELS), "default": Direction.ENTRY.value},
+                 "location": {"validators": [DataRequired()]}}
+    column_export_list = ["organization", "location", "name", "direction", "active"]
+
+    def on_model_change(self, form, model, is_created):
+        # The denormalised organization always follows the location (scope filters rely on it).
+        model.organization_id = model.location.organization_id
+        super().on_model_change(form, model, is_created)
+
+
+class StaffView(ScopedModelView):
+    access = {
+        Role.CITY_ADMIN: ALL_ACTIONS,
+        Role.INSPECTOR: READ,
+        Role.ORG_ADMIN: ALL_ACTIONS,
+    }
+    column_list = ["organization", "full_name", "id_number", "phone", "position", "active", "person"]
+    column_labels = ORG_LABELS
+    column_searchable_list = ["full_name", "id_number"]
+    column_filters = ["active", "position"]
+    column_default_sort = ("id", True)
+    column_formatters = {
+        "phone": _phone,
+        "person": lambda v, c, m, n: Markup('<span class="badge badge-success">✓</span>') if m.person_id else "",
+    }
+    form_columns = ["organization", "full_name", "id_number", "phone", "position", "active"]
+    form_args = {"full_name": {"validators": [DataRequired(), Length(max=128)]},
+                 "id_number": {"validators": [Optional(), Length(max=20)]},
+                 "phone": {"validators": [Phone()]},
+                 "organization": {"validators": [DataRequired()]}}
+    column_export_list = ["organization", "full_name", "id_number", "phone", "position", "active"]
+
+    def on_model_change(self, form, model, is_created):
+        # Link the worker to the resident registry when the ID number is known there, so the
+        # organization sees its staff's health status (and criteria facts can count it).
+        if model.id_number:
+            try:
+                model.id_number, _type = clean_id_number(model.id_number)
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from None
+            model.person_id = db.session.scalar(select(Person.id).where(Person.id_number == model.id_number))
+        super().on_model_change(form, model, is_created)

@@ -1,0 +1,123 @@
+"""Admin views over residents and their health records."""
+from __future__ import annotations
+
+import secrets
+
+from flask_babel import lazy_gettext as _l
+from wtforms import SelectField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from backoffice.admin.base import ALL_ACTIONS, READ, ScopedModelView
+from backoffice.admin.filters import choice_filter, ward_filter
+from backoffice.admin.orgs import _label, _phone
+from backoffice.domain import ID_TYPE_LABELS, Role, TestKind, TestOutcome, choices
+from backoffice.forms import IdNumber, Phone
+from backoffice.models import Person, mask_id
+
+PEOPLE_LABELS = {
+    "id_number": _l("ID number"), "id_type": _l("ID type"), "qid": _l("National QR id"), "full_name": _l("Full name"),
+    "birth_date": _l("Date of birth"), "gender": _l("Gender"), "phone": _l("Phone"), "address": _l("Address"),
+    "ward": _l("Ward"), "person": _l("Resident"), "vaccine": _l("Vaccine"), "dose_number": _l("Dose"),
+    "vaccinated_on": _l("Vaccinated on"), "kind": _l("Kind"), "result": _l("Result"), "tested_at": _l("Tested at"),
+    "recovered_on": _l("Recovered on"), "created_at": _l("Created"),
+}
+
+GENDER_CHOICES = [("", "—"), ("1", _l("Male")), ("2", _l("Female")), ("0", _l("Other"))]
+TEST_KIND_LABELS = {TestKind.PCR: _l("RT-PCR"), TestKind.RAPID: _l("Rapid antigen test")}
+TEST_RESULT_LABELS = {TestOutcome.POSITIVE: _l("Positive"), TestOutcome.NEGATIVE: _l("Negative")}
+
+HEALTH_ACCESS = {
+    Role.CITY_ADMIN: ALL_ACTIONS,
+    Role.INSPECTOR: READ,
+    Role.WARD_OFFICER: ALL_ACTIONS,
+    Role.ORG_ADMIN: {"list", "details"},
+}
+
+
+class PersonView(ScopedModelView):
+    access = {
+        Role.CITY_ADMIN: ALL_ACTIONS,
+        Role.INSPECTOR: READ,
+        Role.WARD_OFFICER: READ | {"create", "edit"},
+        Role.ORG_ADMIN: {"list", "details"},
+    }
+    column_list = ["full_name", "id_number", "birth_date", "phone", "ward"]
+    column_details_list = ["full_name", "id_number", "id_type", "qid", "birth_date", "gender", "phone", "address",
+                           "ward", "created_at"]
+    column_export_list = ["full_name", "id_number", "id_type", "birth_date", "phone", "address", "ward"]
+    column_labels = PEOPLE_LABELS
+    column_searchable_list = ["full_name", "id_number"]
+    column_sortable_list = ["full_name", "birth_date", "created_at"]
+    column_default_sort = ("id", True)
+    # Lists mask ID numbers as the national QR's default display does; details show them in full.
+    column_formatters = {"id_number": lambda v, c, m, n: mask_id(m.id_number), "phone": _phone,
+                         "id_type": _label(ID_TYPE_LABELS)}
+    column_formatters_detail = {"id_type": _label(ID_TYPE_LABELS), "phone": _phone}
+    form_columns = ["full_name", "id_type", "id_number", "birth_date", "gender", "phone", "address", "ward"]
+    form_overrides = {"id_type": SelectField, "gender": SelectField}
+    form_args = {
+        "full_name": {"validators": [DataRequired(), Length(max=128)]},
+        "id_type": {"choices": choices(ID_TYPE_LABELS)},
+        "id_number": {"validators": [DataRequired(), IdNumber("id_type")]},
+        "gender": {"choices": GENDER_CHOICES, "validators": [Optional()]},
+        "phone": {"validators": [Phone()]},
+        "address": {"validators": [Length(max=255)]},
+        "ward": {"validators": [DataRequired()]},
+    }
+
+    @property
+    def column_filters(self):  # type: ignore[override]
+        return [ward_filter(Person.ward_code, _l("Ward")), choice_filter(Person.id_type, _l("ID type"), ID_TYPE_LABELS)]
+
+    def on_model_change(self, form, model, is_created):
+        if is_created and not model.qr_ref:
+            model.qr_ref = secrets.token_urlsafe(12)
+        model.gender = model.gender or None
+        super().on_model_change(form, model, is_created)
+
+
+class VaccinationView(ScopedModelView):
+    access = HEALTH_ACCESS
+    column_list = ["person", "vaccine", "dose_number", "vaccinated_on"]
+    column_labels = PEOPLE_LABELS
+    column_filters = ["vaccine", "dose_number", "vaccinated_on"]
+    column_default_sort = ("id", True)
+    form_columns = ["person", "vaccine", "dose_number", "vaccinated_on"]
+    form_ajax_refs = {"person": {"fields": ["full_name", "id_number"], "page_size": 10}}
+    form_args = {"vaccine": {"validators": [DataRequired(), Length(max=32)]},
+                 "dose_number": {"validators": [DataRequired(), NumberRange(min=1, max=10)]},
+                 "vaccinated_on": {"validators": [DataRequired()]}}
+
+
+class TestResultView(ScopedModelView):
+    access = HEALTH_ACCESS
+    column_list = ["person", "kind", "result", "tested_at"]
+    column_labels = PEOPLE_LABELS
+    column_default_sort = ("id", True)
+    column_formatters = {"kind": _label(TEST_KIND_LABELS), "result": _label(TEST_RESULT_LABELS)}
+    form_columns = ["person", "kind", "result", "tested_at"]
+    form_overrides = {"kind": SelectField, "result": SelectField}
+    form_ajax_refs = {"person": {"fields": ["full_name", "id_number"], "page_size": 10}}
+    form_args = {"kind": {"choices": choices(TEST_KIND_LABELS)}, "result": {"choices": choices(TEST_RESULT_LABELS)},
+                 "tested_at": {"validators": [DataRequired()]}}
+
+    @property
+    def column_filters(self):  # type: ignore[override]
+        from backoffice.models import TestResult
+        return [choice_filter(TestResult.result, _l("Result"), TEST_RESULT_LABELS), TestResult.tested_at]
+
+    def on_model_change(self, form, model, is_created):
+        if model.tested_at is not None and model.tested_at.tzinfo is None:
+            from backoffice.timeutil import local_to_utc
+            model.tested_at = local_to_utc(model.tested_at)
+        super().on_model_change(form, model, is_created)
+
+
+class RecoveryView(ScopedModelView):
+    access = HEALTH_ACCESS
+    column_list = ["person", "recovered_on"]
+    column_labels = PEOPLE_LABELS
+    column_default_sort = ("id", True)
+    form_columns = ["person", "recovered_on"]
+    form_ajax_refs = {"person": {"fields": ["full_name", "id_number"], "page_size": 10}}
+    form_args = {"recovered_on": {"validators": [DataRequired()]}}

@@ -1,0 +1,103 @@
+"""Writing the audit log. Operations call `record()` inside their own transaction, so the entry
+commits (or rolls back) with the change it describes. `record_now()` commits at once, for events
+that change nothing else (a failed login, a denied request, a rejected scan)."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from flask import has_request_context, request
+from flask_login import current_user
+from sqlalchemy import inspect
+
+from backoffice.extensions import db
+from backoffice.models import AuditLog, User
+from backoffice.models.base import utcnow
+
+_SECRET_FIELDS = {"password_hash", "token_hash", "private_key", "qr_token"}
+
+
+def snapshot(obj: Any, fields: list[str] | None = None) -> dict:
+    """The column values of a model instance, JSON-ready, secrets left out."""
+    mapper = inspect(obj).mapper
+    names = fields or [attr.key for attr in mapper.column_attrs]
+    return {name: _jsonable(getattr(obj, name)) for name in names if name not in _SECRET_FIELDS}
+
+
+def changes(before: dict, after: dict) -> tuple[dict, dict]:
+    """Only the fields that differ, as (before, after)."""
+    keys = [k for k in after if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in keys}, {k: after[k] for k in keys}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return None
+    return value
+
+
+def _actor() -> User | None:
+    if has_request_context() and getattr(current_user, "is_authenticated", False):
+        return current_user._get_current_object()
+    return None
+
+
+def record(action: str, entity: Any = None, *, entity_name: str | None = None, entity_id: Any = None,
+           before: dict | None = None, after: dict | None = None, actor: User | None = None,
+           actor_name: str | None = None, organization_id: int | None = None,
+           district_code: int | None = None) -> AuditLog:
+    """Add an audit entry to the current session (committed by the caller's transaction)."""
+    actor = actor or _actor()
+    if entity is not None:
+        entity_name = entity_name or type(entity).__tablename__
+        entity_id = entity_id if entity_id is not None else getattr(entity, "id", None)
+        organization_id = organization_id or getattr(entity, "organization_id", None)
+        if organization_id is None and entity_name == "organizations":
+            organization_id = getattr(entity, "id", None)
+        district_code = district_code or getattr(entity, "district_code", None)
+    entry = AuditLog(
+        at=utcnow(),
+        actor_id=actor.id if actor else None,
+        actor_name=actor_name or (actor.username if actor else ""),
+        action=action,
+        entity=entity_name or "",
+        entity_id="" if entity_id is None else str(entity_id),
+        before=before,
+        after=after,
+        ip=(request.remote_addr or "") if has_request_context() else "cli",
+        organization_id=organization_id,
+        district_code=district_code,
+    )
+    db.session.add(entry)
+    return entry
+
+
+def record_now(action: str, **kwargs: Any) -> None:
+    """Write an audit entry in a transaction of its own, leaving the caller's session untouched."""
+    allowed = {"actor", "actor_name", "entity_name", "entity_id", "before", "after", "organization_id",
+               "district_code"}
+    if set(kwargs) - allowed:
+        raise TypeError(f"unexpected audit fields: {sorted(set(kwargs) - allowed)}")
+    entry_kwargs = dict(kwargs)
+    actor = entry_kwargs.pop("actor", None) or _actor()
+    with db.engine.begin() as conn:
+        conn.execute(
+            AuditLog.__table__.insert().values(
+                at=utcnow(),
+                actor_id=actor.id if actor else None,
+                actor_name=entry_kwargs.pop("actor_name", None) or (actor.username if actor else ""),
+                action=action,
+                entity=entry_kwargs.pop("entity_name", "") or "",
+                entity_id=str(entry_kwargs.pop("entity_id", "") or ""),
+                before=entry_kwargs.pop("before", None),
+                after=entry_kwargs.pop("after", None),
+                ip=(request.remote_addr or "") if has_request_context() else "cli",
+                organization_id=entry_kwargs.pop("organization_id", None),
+                district_code=entry_kwargs.pop("district_code", None),
+            )
+        )

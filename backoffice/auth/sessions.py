@@ -1,0 +1,70 @@
+"""Server-side login sessions.
+
+The signed Flask cookie carries a random secret; the database keeps only its sha256 (UserSession.id).
+A session dies when revoked (logout), when its user changes password or is deactivated (all revoked),
+or after IDLE_TIMEOUT without a request.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from flask import current_app, request
+from sqlalchemy import update
+
+from backoffice.extensions import db
+from backoffice.models import User, UserSession
+from backoffice.models.base import utcnow
+
+# last_seen_at is written at most this often, so a busy reception page does not write on every scan.
+_TOUCH_EVERY = timedelta(seconds=60)
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def open_session(user: User) -> str:
+    """Create a session row for `user`; returns the secret the cookie will carry."""
+    secret = secrets.token_urlsafe(32)
+    now = utcnow()
+    db.session.add(UserSession(
+        id=_digest(secret), user_id=user.id, created_at=now, last_seen_at=now,
+        ip=request.remote_addr or "", user_agent=(request.user_agent.string or "")[:255],
+    ))
+    return secret
+
+
+def load_session(secret: str) -> User | None:
+    """The user of a live session, or None (unknown, revoked, idle too long, or user inactive)."""
+    if not secret:
+        return None
+    row = db.session.get(UserSession, _digest(secret))
+    if row is None or row.revoked_at is not None:
+        return None
+    now = utcnow()
+    if now - row.last_seen_at > current_app.config["IDLE_TIMEOUT"]:
+        row.revoked_at = now
+        db.session.commit()
+        return None
+    user = row.user
+    if not user.active:
+        return None
+    if now - row.last_seen_at > _TOUCH_EVERY:
+        row.last_seen_at = now
+        db.session.commit()
+    return user
+
+
+def close_session(secret: str) -> None:
+    db.session.execute(update(UserSession).where(UserSession.id == _digest(secret), UserSession.revoked_at.is_(None))
+                       .values(revoked_at=utcnow()))
+
+
+def close_all_sessions(user_id: int, *, keep_secret: str | None = None) -> None:
+    """Revoke every session of a user (password change, deactivation), optionally keeping the current one."""
+    stmt = update(UserSession).where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+    if keep_secret:
+        stmt = stmt.where(UserSession.id != _digest(keep_secret))
+    db.session.execute(stmt.values(revoked_at=utcnow()))

@@ -1,0 +1,57 @@
+"""Configuration read from the environment.
+
+Every setting has a safe default for the embedded SQLite setup that `make run` starts; production sets
+`DATABASE_URL`, `SECRET_KEY`, `RATELIMIT_STORAGE_URI` and `SESSION_COOKIE_SECURE=1` (see README, Deployment).
+"""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def from_environment(instance_path: str) -> dict:
+    """Build the Flask config mapping from environment variables."""
+    sqlite_default = f"sqlite:///{Path(instance_path) / 'backoffice.sqlite3'}"
+    return {
+        "SECRET_KEY": os.environ.get("SECRET_KEY", ""),
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL", sqlite_default),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "BACKOFFICE_RULES_DIR": os.environ.get("BACKOFFICE_RULES_DIR", str(PROJECT_ROOT / "rules")),
+        "BACKOFFICE_DEMO_PASSWORD": os.environ.get("BACKOFFICE_DEMO_PASSWORD", "demo-2021"),
+        "BACKOFFICE_PUBLIC_URL": os.environ.get("BACKOFFICE_PUBLIC_URL", "http://127.0.0.1:5000"),
+        # Sessions: server-side records (auth.sessions); the cookie only carries an opaque id.
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
+        "SESSION_COOKIE_NAME": "bo_session",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
+        "IDLE_TIMEOUT": timedelta(minutes=_int("IDLE_TIMEOUT_MINUTES", 30)),
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 32 * 1024 * 1024),
+        # Rate limits: Redis when configured (several processes share it), memory otherwise.
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "LOGIN_LIMIT_PER_IP": os.environ.get("LOGIN_LIMIT_PER_IP", "20 per minute"),
+        "LOGIN_LIMIT_PER_USERNAME": os.environ.get("LOGIN_LIMIT_PER_USERNAME", "5 per minute"),
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the (idle-limited) session
+        "BABEL_DEFAULT_LOCALE": "vi",
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Ho_Chi_Minh",
+        "LANGUAGES": {"vi": "Tiếng Việt", "en": "English"},
+        "FLASK_ADMIN_SWATCH": "default",
+        "ADMIN_PAGE_SIZE": _int("ADMIN_PAGE_SIZE", 20),
+    }

@@ -1,0 +1,96 @@
+"""Safe spreadsheet and CSV output: the one home of formula-injection defence for every export.
+
+A text starting with `=`, `+`, `-`, `@`, a tab or a carriage return is what Excel and LibreOffice treat as
+a formula (CVE-2021-33838 and its neighbours hit contact-tracing exports exactly this way). In .xlsx we
+store such text as an explicit string cell; in CSV, where no cell type exists, we prefix a quote.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime
+from typing import Any, Iterable, Sequence
+
+from flask import Response
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from werkzeug.utils import secure_filename
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def looks_like_formula(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(FORMULA_PREFIXES)
+
+
+def csv_safe(value: Any) -> Any:
+    """Neutralise a CSV cell that a spreadsheet would evaluate."""
+    if looks_like_formula(value):
+        return "'" + value
+    return value
+
+
+def xlsx_cell(ws, value: Any, *, bold: bool = False) -> WriteOnlyCell:
+    """A write-only cell whose text is never interpreted as a formula."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.replace(tzinfo=None)  # Excel has no time zones; callers pass local time
+    cell = WriteOnlyCell(ws, value=value)
+    if isinstance(value, str) and value.startswith("="):
+        cell.data_type = "s"  # openpyxl would otherwise store it as a formula
+    if bold:
+        cell.font = Font(bold=True)
+    return cell
+
+
+def set_text(cell, value: Any) -> None:
+    """Assign a value to a normal (not write-only) cell, keeping formula-looking text as text."""
+    cell.value = value
+    if isinstance(value, str) and value.startswith("="):
+        cell.data_type = "s"
+
+
+def write_table(ws, headers: Sequence[str], rows: Iterable[Sequence[Any]], widths: Sequence[int] | None = None) -> None:
+    """Header row (bold, frozen, with autofilter) and data rows into a write-only worksheet."""
+    if widths:
+        for index, width in enumerate(widths, start=1):
+            ws.column_dimensions[get_column_letter(index)].width = width
+    ws.freeze_panes = "A2"
+    ws.append([xlsx_cell(ws, h, bold=True) for h in headers])
+    count = 0
+    for row in rows:
+        ws.append([xlsx_cell(ws, v) for v in row])
+        count += 1
+    ws.auto_filter.ref = f"A1:{get_column_letter(max(1, len(headers)))}{count + 1}"
+
+
+def xlsx_bytes(sheet_title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]],
+               widths: Sequence[int] | None = None) -> bytes:
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(title=sheet_title[:31])
+    write_table(ws, headers, rows, widths)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def csv_bytes(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([csv_safe(h) for h in headers])
+    for row in rows:
+        writer.writerow([csv_safe(_plain(v)) for v in row])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")  # BOM so Excel reads UTF-8 Vietnamese
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
+
+
+def download(data: bytes, filename: str, mimetype: str) -> Response:
+    name = secure_filename(filename) or "export"
+    return Response(data, mimetype=mimetype, headers={"Content-Disposition": f"attachment; filename={name}"})

@@ -1,0 +1,18 @@
+"""All models, importable from one place (Alembic and the app need every table registered)."""
+from backoffice.models.base import Base
+from backoffice.models.geo import District, Ward
+from backoffice.models.orgs import Checkpoint, DeviceToken, Location, Organization, Staff
+from backoffice.models.people import Person, PersonalQRIssue, Recovery, TestResult, Vaccination, mask_id
+from backoffice.models.checkins import CheckIn, CheckInDaily
+from backoffice.models.assessments import Assessment, CriteriaSetVersion
+from backoffice.models.users import User, UserSession, user_checkpoints, user_districts
+from backoffice.models.audit import AuditLog
+from backoffice.models.imports import ImportRecord
+from backoffice.models.tracing import SigningKey, TraceAlert, TraceCase
+
+__all__ = [
+    "Base", "District", "Ward", "Organization", "Location", "Checkpoint", "DeviceToken", "Staff",
+    "Person", "PersonalQRIssue", "Vaccination", "TestResult", "Recovery", "mask_id", "CheckIn", "CheckInDaily",
+    "Assessment", "CriteriaSetVersion", "User", "UserSession", "user_districts", "user_checkpoints",
+    "AuditLog", "ImportRecord", "SigningKey", "TraceCase", "TraceAlert",
+]

@@ -1,0 +1,65 @@
+"""Check-ins recorded at checkpoints (or by self check-in at a location), and daily counts kept after purges."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from backoffice.domain import Colour, ScanMethod
+from backoffice.models.base import Base, BigIntPK, UTCDateTime
+from backoffice.models.orgs import Checkpoint, Location, Organization, _enum_check
+from backoffice.models.people import Person
+
+
+class CheckIn(Base):
+    __tablename__ = "checkins"
+    __table_args__ = (
+        CheckConstraint(_enum_check("status_colour", Colour), name="colour"),
+        CheckConstraint(_enum_check("method", ScanMethod), name="method"),
+        Index("ix_checkins_location_time", "location_id", "checked_in_at"),
+        Index("ix_checkins_person_time", "person_id", "checked_in_at"),
+        Index("ix_checkins_org_time", "organization_id", "checked_in_at"),
+        # At most one open stay per person and location: concurrent scans of the same person
+        # cannot both insert; the loser extends the winner's row instead (qr.checkins).
+        Index("uq_checkins_open_stay", "person_id", "location_id", unique=True,
+              sqlite_where=text("checked_out_at IS NULL"), postgresql_where=text("checked_out_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    location_id: Mapped[int] = mapped_column(ForeignKey("locations.id", ondelete="CASCADE"))
+    checkpoint_id: Mapped[int | None] = mapped_column(ForeignKey("checkpoints.id", ondelete="SET NULL"))
+    checked_in_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)  # extended by re-scans within the window
+    checked_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    checkout_reason: Mapped[str | None] = mapped_column(String(16))  # exit, manual, auto
+    status_colour: Mapped[str] = mapped_column(String(8))
+    status_reason: Mapped[str] = mapped_column(String(255), default="")
+    rule_id: Mapped[str] = mapped_column(String(64), default="")
+    rule_version: Mapped[str] = mapped_column(String(32), default="")
+    method: Mapped[str] = mapped_column(String(16))
+    signed: Mapped[bool] = mapped_column(Boolean, default=True)  # False for the unsigned national 1405 text
+    is_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    scan_count: Mapped[int] = mapped_column(Integer, default=1)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    device_token_id: Mapped[int | None] = mapped_column(ForeignKey("device_tokens.id", ondelete="SET NULL"))
+
+    person: Mapped[Person] = relationship()
+    organization: Mapped[Organization] = relationship()
+    location: Mapped[Location] = relationship()
+    checkpoint: Mapped[Checkpoint | None] = relationship()
+
+
+class CheckInDaily(Base):
+    """Per-location daily counts, kept when old check-ins are purged (reports read them)."""
+
+    __tablename__ = "checkin_daily"
+
+    location_id: Mapped[int] = mapped_column(ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
+    green: Mapped[int] = mapped_column(BigInteger, default=0)
+    black: Mapped[int] = mapped_column(BigInteger, default=0)

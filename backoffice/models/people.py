@@ -1,0 +1,110 @@
+"""Residents and their health records: vaccinations, test results, recoveries."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from backoffice.domain import IdType, TestKind, TestOutcome
+from backoffice.models.base import Base, TimestampMixin, UTCDateTime
+from backoffice.models.geo import Ward
+from backoffice.models.orgs import _enum_check
+
+
+class Person(TimestampMixin, Base):
+    __tablename__ = "persons"
+    __table_args__ = (
+        CheckConstraint(_enum_check("id_type", IdType), name="id_type"),
+        Index("ix_persons_ward_code", "ward_code"),
+        Index("ix_persons_full_name", "full_name"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    id_number: Mapped[str] = mapped_column(String(20), unique=True)
+    id_type: Mapped[str] = mapped_column(String(10), default=IdType.CCCD.value)
+    qid: Mapped[str | None] = mapped_column(String(32), unique=True)  # national QR platform id (1405)
+    full_name: Mapped[str] = mapped_column(String(128))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    gender: Mapped[str | None] = mapped_column(String(1))  # 0 unknown, 1 male, 2 female as in 1405 EXT
+    phone: Mapped[str | None] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(String(255), default="")
+    ward_code: Mapped[int | None] = mapped_column(ForeignKey("wards.code"))
+    # Opaque reference carried in personal QR payloads instead of the ID number.
+    qr_ref: Mapped[str] = mapped_column(String(32), unique=True)
+
+    ward: Mapped[Ward | None] = relationship(lazy="joined")
+    vaccinations: Mapped[list["Vaccination"]] = relationship(
+        back_populates="person", order_by="Vaccination.dose_number", cascade="all, delete-orphan")
+    test_results: Mapped[list["TestResult"]] = relationship(
+        back_populates="person", order_by="TestResult.tested_at", cascade="all, delete-orphan")
+    recoveries: Mapped[list["Recovery"]] = relationship(
+        back_populates="person", order_by="Recovery.recovered_on", cascade="all, delete-orphan")
+
+    def __str__(self) -> str:
+        return f"{self.full_name} ({mask_id(self.id_number)})"
+
+
+def mask_id(id_number: str) -> str:
+    """Mask the first six characters of an ID number, as the national QR's default display does."""
+    return "*" * min(6, len(id_number)) + id_number[6:]
+
+
+class Vaccination(Base):
+    __tablename__ = "vaccinations"
+    __table_args__ = (
+        UniqueConstraint("person_id", "dose_number"),
+        CheckConstraint("dose_number BETWEEN 1 AND 10", name="dose_number"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    vaccine: Mapped[str] = mapped_column(String(32))  # code from the health-status rules' vaccine list
+    dose_number: Mapped[int] = mapped_column(Integer)
+    vaccinated_on: Mapped[date] = mapped_column(Date)
+
+    person: Mapped[Person] = relationship(back_populates="vaccinations")
+
+    def __str__(self) -> str:
+        return f"{self.vaccine} #{self.dose_number} {self.vaccinated_on:%d/%m/%Y}"
+
+
+class TestResult(Base):
+    __tablename__ = "test_results"
+    __table_args__ = (
+        CheckConstraint(_enum_check("kind", TestKind), name="kind"),
+        CheckConstraint(_enum_check("result", TestOutcome), name="result"),
+        Index("ix_test_results_person_tested", "person_id", "tested_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    result: Mapped[str] = mapped_column(String(8))
+    tested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    person: Mapped[Person] = relationship(back_populates="test_results")
+
+
+class Recovery(Base):
+    __tablename__ = "recoveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    recovered_on: Mapped[date] = mapped_column(Date)
+
+    person: Mapped[Person] = relationship(back_populates="recoveries")
+
+
+class PersonalQRIssue(Base):
+    """A personal QR card printed (or payload issued) for a resident: who, when, with which key and colour."""
+
+    __tablename__ = "personal_qr_issues"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    ward_code: Mapped[int | None] = mapped_column(ForeignKey("wards.code"), index=True)
+    key_id: Mapped[str] = mapped_column(String(32))
+    colour: Mapped[str] = mapped_column(String(8))

@@ -1,0 +1,61 @@
+"""Signing keys for personal QR codes; tracing cases and the alerts they raise at organizations."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from backoffice.models.base import Base, JSONType, UTCDateTime
+from backoffice.models.people import Person
+
+
+class SigningKey(Base):
+    """An Ed25519 key of the key ring. The newest active key signs; retired keys no longer verify."""
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # raw 32 bytes
+    # Encrypted with a key derived from SECRET_KEY; NULL when the private key lives in configuration.
+    private_key: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    signing: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TraceCase(Base):
+    """A confirmed case whose movements are traced; created by an inspector or city admin, or by a positive test."""
+
+    __tablename__ = "trace_cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(16))  # manual, test
+    confirmed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_days: Mapped[int] = mapped_column(Integer, default=14)
+    margin_minutes: Mapped[int] = mapped_column(Integer, default=30)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    district_code: Mapped[int | None] = mapped_column(ForeignKey("districts.code"))
+    summary: Mapped[dict] = mapped_column(JSONType, default=dict)  # counts found at the last run
+
+    person: Mapped[Person] = relationship()
+
+
+class TraceAlert(Base):
+    """An organization a traced case visited: shown on its dashboard until acknowledged."""
+
+    __tablename__ = "trace_alerts"
+    __table_args__ = (Index("ix_trace_alerts_org_ack", "organization_id", "acknowledged_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trace_case_id: Mapped[int] = mapped_column(ForeignKey("trace_cases.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    location_id: Mapped[int] = mapped_column(ForeignKey("locations.id", ondelete="CASCADE"))
+    visited_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    visited_to: Mapped[datetime] = mapped_column(UTCDateTime)
+    contacts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
