@@ -8,9 +8,11 @@ from backoffice.domain import Role
 
 
 def init_app(app: Flask) -> None:
+    from backoffice import rulebook
     from backoffice.demo.seed import register_commands as register_seed
 
     register_seed(app)
+    rulebook.init_app(app)
 
     @app.cli.command("create-user")
     @click.argument("username")

@@ -1,0 +1,88 @@
+"""`flask --app backoffice rules check|test`: one command group over every kind of rule file.
+
+Rule packages (health-status rules in backoffice.qr, criteria sets in backoffice.criteria) register a
+`RuleSuite`; `rules check` reports every problem of every file at once, `rules test` runs the test cases
+each file carries. The same suites are run by pytest.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+
+@dataclass
+class Problem:
+    file: str
+    where: str  # criterion id, test name, field path…
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.where}: {self.message}" if self.where else f"{self.file}: {self.message}"
+
+
+@dataclass
+class TestOutcome:
+    file: str
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+@dataclass
+class RuleSuite:
+    name: str
+    check: Callable[[str], list[Problem]]  # rules_dir -> problems (empty when all files are valid)
+    run_tests: Callable[[str], list[TestOutcome]]  # rules_dir -> outcome per test case
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+SUITES: dict[str, RuleSuite] = {}
+
+
+def register_suite(suite: RuleSuite) -> None:
+    SUITES[suite.name] = suite
+
+
+rules_cli = AppGroup("rules", help="Check rule files and run the test cases they carry.")
+
+
+@rules_cli.command("check")
+def check_command() -> None:
+    """Validate every rule file; report every problem at once; exit 1 when any."""
+    rules_dir = current_app.config["BACKOFFICE_RULES_DIR"]
+    problems = [p for suite in SUITES.values() for p in suite.check(rules_dir)]
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        raise click.exceptions.Exit(1)
+    click.echo(f"All rule files valid ({', '.join(SUITES)}).")
+
+
+@rules_cli.command("test")
+def test_command() -> None:
+    """Run the test cases inside every rule file; exit 1 when any fails or a file is invalid."""
+    rules_dir = current_app.config["BACKOFFICE_RULES_DIR"]
+    failed = 0
+    total = 0
+    for suite in SUITES.values():
+        problems = suite.check(rules_dir)
+        for problem in problems:
+            click.echo(f"INVALID {problem}", err=True)
+        failed += len(problems)
+        for outcome in suite.run_tests(rules_dir):
+            total += 1
+            if not outcome.passed:
+                failed += 1
+                click.echo(f"FAIL {outcome.file}: {outcome.name}: {outcome.detail}", err=True)
+    click.echo(f"{total - failed if failed <= total else 0} passed, {failed} failed")
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(rules_cli)
