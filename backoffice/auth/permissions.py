@@ -11,8 +11,11 @@ from backoffice.domain import Role
 
 
 def deny(reason: str = "role") -> None:
-    """Answer 403 and leave a trace in the audit log."""
+    """Answer 403 and leave a trace in the audit log. Whatever the request had flushed is rolled back
+    first: nothing of a refused request survives (and SQLite's write lock is released for the audit entry)."""
     from backoffice import audit
+    from backoffice.extensions import db
+    db.session.rollback()
     audit.record_now("request.denied", entity_name="request", entity_id=request.path[:64],
                      after={"method": request.method, "reason": reason})
     abort(403)
