@@ -51,7 +51,9 @@ class ScopedModelConverter(AdminModelConverter):
     """Relation dropdowns list only the rows the user may read; a forged id fails validation."""
 
     def _model_select_field(self, prop, multiple, remote_model, **kwargs):
-        if "query_factory" not in kwargs:
+        # Ajax fields (form_ajax_refs) take no query_factory: their ScopedAjaxLoader applies the scope.
+        ajax = getattr(self.view, "_form_ajax_refs", {}).get(prop.key)
+        if not ajax and "query_factory" not in kwargs:
             kwargs["query_factory"] = lambda: _scoped_query(db.session, remote_model)
         return super()._model_select_field(prop, multiple, remote_model, **kwargs)
 
