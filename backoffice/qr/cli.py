@@ -1,0 +1,75 @@
+"""CLI of the QR capability: `keys generate|rotate|list|retire`, `qr personal <id>`, `checkins purge|auto-checkout`.
+Thin: each command calls an operation."""
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from backoffice.extensions import db
+
+keys_cli = AppGroup("keys", help="The Ed25519 key ring that signs personal QR codes.")
+qr_cli = AppGroup("qr", help="Personal QR codes.")
+checkins_cli = AppGroup("checkins", help="Check-ins: purge old ones, check out stays left open.")
+
+
+@keys_cli.command("generate")
+def keys_generate() -> None:
+    """Add a key (it signs only when the ring has no signer yet)."""
+    from backoffice.qr import keyring
+    row = keyring.generate()
+    click.echo(f"Generated {row.kid}{' (signing)' if row.signing else ''}.")
+
+
+@keys_cli.command("rotate")
+def keys_rotate() -> None:
+    """Add a key that signs from now on; older keys still verify until retired."""
+    from backoffice.qr import keyring
+    row = keyring.rotate()
+    click.echo(f"Rotated: {row.kid} signs from now on. Older keys still verify until retired.")
+
+
+@keys_cli.command("list")
+def keys_list() -> None:
+    """List the keys: id, created, state."""
+    from backoffice.qr import keyring
+    rows = keyring.list_keys()
+    if not rows:
+        click.echo("No keys yet: the first one is created when a personal QR is first issued.")
+    for row in rows:
+        state = "retired " + row.retired_at.isoformat(timespec="seconds") if row.retired_at else (
+            "signing" if row.signing else "verifying")
+        where = "database (encrypted)" if row.private_key else ("configuration" if not row.retired_at else "-")
+        click.echo(f"{row.kid}  {row.created_at.isoformat(timespec='seconds')}  {state:<28} private key: {where}")
+
+
+@keys_cli.command("retire")
+@click.argument("kid")
+def keys_retire(kid: str) -> None:
+    """Retire a key: QR codes it signed are rejected from now on."""
+    from backoffice.qr import keyring
+    try:
+        keyring.retire(kid.strip().upper())
+    except keyring.KeyRingError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Retired {kid.strip().upper()}.")
+
+
+@qr_cli.command("personal")
+@click.argument("id_number")
+@click.option("--with-status", is_flag=True, help="Add the colour snapshot and its expiry (offline verifiers).")
+def qr_personal(id_number: str, with_status: bool) -> None:
+    """Print a resident's personal QR text (type or paste it into the reception page)."""
+    from backoffice.models import Person
+    from backoffice.qr import payload
+    person = db.session.scalar(select(Person).where(Person.id_number == id_number.strip()))
+    if person is None:
+        raise click.ClickException(f"no resident with ID number {id_number}")
+    click.echo(payload.issue_personal_payload(person, with_status=with_status))
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(keys_cli)
+    app.cli.add_command(qr_cli)
+    app.cli.add_command(checkins_cli)

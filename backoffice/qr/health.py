@@ -1,0 +1,388 @@
+"""Health status (green / black) from the rule files in `rules/health_status/`.
+
+Each YAML file is one versioned rule set with a validity window (schema below, pydantic v2); its `when`
+expressions are compiled once with `rule-engine` (typed, no `eval`). The file in force on the scan day decides,
+and the answer names the rule id and version and says why, in the reader's language (the reason is an English
+msgid translated by gettext, then filled with the facts). Each file carries test cases run by
+`flask --app backoffice rules test` and by pytest.
+
+`colours_for(person_ids, at)` is set-based — two queries for any number of persons — for reports, criteria
+facts (share of staff with a green status) and cards.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Iterable, Literal
+
+import rule_engine
+import yaml
+from flask import current_app
+from flask_babel import force_locale, gettext
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy import Select, func, select
+
+from backoffice.domain import Colour
+from backoffice.extensions import db
+from backoffice.models import Recovery, Vaccination
+from backoffice.rulebook import Problem, RuleSuite, TestOutcome, register_suite
+from backoffice.timeutil import to_local
+
+log = logging.getLogger(__name__)
+SUBDIR = "health_status"
+FACT_TYPES = {
+    "doses": rule_engine.DataType.FLOAT, "other_doses": rule_engine.DataType.FLOAT,
+    "days_since_first_dose": rule_engine.DataType.FLOAT, "days_since_last_dose": rule_engine.DataType.FLOAT,
+    "doses_required": rule_engine.DataType.FLOAT, "fully_vaccinated": rule_engine.DataType.BOOLEAN,
+    "recovered_days": rule_engine.DataType.FLOAT,
+}
+
+
+# --- schema ----------------------------------------------------------------------------------------
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VaccineSpec(_Strict):
+    name: str
+    doses_required: int = Field(ge=1, le=10)
+
+
+class OutcomeSpec(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    colour: Literal["green", "black"]
+    when: str
+    reason: str = Field(min_length=1)
+
+
+class DoseSpec(_Strict):
+    vaccine: str
+    days_ago: int
+
+
+class ExpectSpec(_Strict):
+    colour: Literal["green", "black"]
+    outcome: str | None = None
+    reason: dict[str, str] = {}
+
+
+class TestCaseSpec(_Strict):
+    name: str
+    day: date | None = None  # the scan day; not `on`, which YAML 1.1 reads as a boolean
+    vaccinations: list[DoseSpec] = []
+    recovered_days_ago: int | None = None
+    expect: ExpectSpec
+
+
+class RuleFile(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)
+    version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    valid_from: date
+    valid_to: date | None = None
+    title: dict[str, str]
+    source: str = ""
+    vaccines: dict[str, VaccineSpec]
+    params: dict[str, int | float] = {}
+    outcomes: list[OutcomeSpec] = Field(min_length=1)
+    tests: list[TestCaseSpec] = Field(min_length=1)
+
+    @field_validator("params")
+    @classmethod
+    def _no_shadowing(cls, value: dict) -> dict:
+        clash = set(value) & set(FACT_TYPES)
+        if clash:
+            raise ValueError(f"params may not reuse fact names: {sorted(clash)}")
+        return value
+
+    @model_validator(mode="after")
+    def _window_and_fallback(self) -> "RuleFile":
+        if self.valid_to is not None and self.valid_to < self.valid_from:
+            raise ValueError("valid_to is before valid_from")
+        if self.outcomes[-1].when.strip() != "true":
+            raise ValueError("the last outcome must have `when: \"true\"` so every person gets an answer")
+        return self
+
+
+@dataclass
+class RuleSet:
+    spec: RuleFile
+    file: str
+    compiled: list[tuple[OutcomeSpec, rule_engine.Rule]]
+
+    def in_force(self, day: date) -> bool:
+        return self.spec.valid_from <= day and (self.spec.valid_to is None or day <= self.spec.valid_to)
+
+
+@dataclass(frozen=True)
+class HealthStatus:
+    colour: str
+    rule_id: str
+    rule_version: str
+    outcome: str
+    reason_msgid: str
+    reason_args: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def reason(self) -> str:
+        """The reason in the current language, e.g. "1 mũi, 9 ngày — chưa đủ 14 ngày"."""
+        return render_reason(self.reason_msgid, dict(self.reason_args))
+
+    def reason_in(self, locale: str) -> str:
+        with force_locale(locale):
+            return self.reason
+
+    @property
+    def green(self) -> bool:
+        return self.colour == Colour.GREEN.value
+
+
+def render_reason(msgid: str, values: dict) -> str:
+    text = gettext(msgid)
+    try:
+        return text.format(**{k: _plain(v) for k, v in values.items()})
+    except (KeyError, IndexError, ValueError):
+        return msgid.format(**{k: _plain(v) for k, v in values.items()})
+
+
+def _plain(value: object) -> object:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# --- loading ---------------------------------------------------------------------------------------
+
+def _context_for(params: dict) -> rule_engine.Context:
+    types = dict(FACT_TYPES)
+    types.update({name: rule_engine.DataType.FLOAT for name in params})
+    return rule_engine.Context(type_resolver=rule_engine.type_resolver_from_dict(types))
+
+
+def load_file(path: Path) -> tuple[RuleSet | None, list[Problem]]:
+    """Parse, validate and compile one rule file; every problem found is returned, none raised."""
+    name = path.name
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(name, "", f"cannot read: {exc}")]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return None, [Problem(name, where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]
+    if not isinstance(raw, dict):
+        return None, [Problem(name, "", "the file must be a mapping (id, version, outcomes…)")]
+    try:
+        spec = RuleFile.model_validate(raw)
+    except ValidationError as exc:
+        return None, [Problem(name, ".".join(str(p) for p in err["loc"]), err["msg"]) for err in exc.errors()]
+    problems: list[Problem] = []
+    compiled = []
+    context = _context_for(spec.params)
+    names = set(FACT_TYPES) | set(spec.params)
+    for index, outcome in enumerate(spec.outcomes):
+        where = f"outcomes[{index}] ({outcome.id})"
+        try:
+            compiled.append((outcome, rule_engine.Rule(outcome.when, context=context)))
+        except rule_engine.errors.EngineError as exc:
+            problems.append(Problem(name, where + ".when", f"{type(exc).__name__}: {exc.message}"))
+        try:
+            outcome.reason.format(**{n: 1 for n in names})
+        except (KeyError, IndexError, ValueError) as exc:
+            problems.append(Problem(name, where + ".reason", f"unknown placeholder {exc}"))
+    ids = [o.id for o in spec.outcomes]
+    if len(set(ids)) != len(ids):
+        problems.append(Problem(name, "outcomes", "outcome ids must be unique"))
+    for test in spec.tests:
+        if test.day is not None and not RuleSet(spec, name, []).in_force(test.day):
+            problems.append(Problem(name, f"tests.{test.name}", "`day` is outside the file's validity window"))
+        if test.expect.outcome and test.expect.outcome not in ids:
+            problems.append(Problem(name, f"tests.{test.name}", f"unknown outcome {test.expect.outcome!r}"))
+    return (None if problems else RuleSet(spec, name, compiled)), problems
+
+
+def _directory(rules_dir: str | None = None) -> Path:
+    return Path(rules_dir or current_app.config["BACKOFFICE_RULES_DIR"]) / SUBDIR
+
+
+def _files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+
+
+def load_all(rules_dir: str | None = None) -> tuple[list[RuleSet], list[Problem]]:
+    sets, problems = [], []
+    for path in _files(_directory(rules_dir)):
+        rule_set, found = load_file(path)
+        problems += found
+        if rule_set:
+            sets.append(rule_set)
+    # Two files in force on the same day would make the answer depend on file order.
+    ordered = sorted(sets, key=lambda s: s.spec.valid_from)
+    for earlier, later in zip(ordered, ordered[1:]):
+        if earlier.spec.valid_to is None or earlier.spec.valid_to >= later.spec.valid_from:
+            if earlier.spec.valid_to is not None:
+                problems.append(Problem(later.file, "valid_from",
+                                        f"overlaps {earlier.file} (in force until {earlier.spec.valid_to})"))
+    if not sets and not problems:
+        problems.append(Problem(SUBDIR, "", "no health-status rule file"))
+    return sets, problems
+
+
+_cache_lock = threading.Lock()
+_cache: dict[str, tuple[tuple, list[RuleSet]]] = {}
+
+
+def rule_sets(rules_dir: str | None = None) -> list[RuleSet]:
+    """Valid rule sets, reloaded when a file changes (invalid files are logged and left out)."""
+    directory = _directory(rules_dir)
+    try:
+        signature = tuple((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in sorted(
+            os.scandir(directory), key=lambda e: e.name) if e.name.endswith((".yaml", ".yml")))
+    except FileNotFoundError:
+        signature = ()
+    key = str(directory)
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit and hit[0] == signature:
+        return hit[1]
+    sets, problems = load_all(rules_dir)
+    for problem in problems:
+        log.error("health-status rules: %s", problem)
+    with _cache_lock:
+        _cache[key] = (signature, sets)
+    return sets
+
+
+def rule_set_for(day: date, rules_dir: str | None = None) -> RuleSet | None:
+    """The rule set in force on `day` (the latest-starting one, if windows were left open)."""
+    candidates = [s for s in rule_sets(rules_dir) if s.in_force(day)]
+    return max(candidates, key=lambda s: s.spec.valid_from) if candidates else None
+
+
+# --- facts and evaluation --------------------------------------------------------------------------
+
+def facts_from(vaccinations: Iterable[tuple[str, date]], recoveries: Iterable[date], day: date,
+               vaccines: dict[str, VaccineSpec]) -> dict:
+    """The facts a rule sees, from (vaccine, date) doses and recovery dates; records after `day` are ignored."""
+    listed = sorted(d for v, d in vaccinations if v in vaccines and d <= day)
+    first_vaccine = min(((d, v) for v, d in vaccinations if v in vaccines and d <= day), default=(None, None))[1]
+    other = sum(1 for v, d in vaccinations if v not in vaccines and d <= day)
+    recovered = max((d for d in recoveries if d <= day), default=None)
+    required = vaccines[first_vaccine].doses_required if first_vaccine else None
+    return {
+        "doses": len(listed),
+        "other_doses": other,
+        "days_since_first_dose": (day - listed[0]).days if listed else None,
+        "days_since_last_dose": (day - listed[-1]).days if listed else None,
+        "doses_required": required,
+        "fully_vaccinated": bool(listed) and len(listed) >= (required or 1),
+        "recovered_days": (day - recovered).days if recovered else None,
+    }
+
+
+def decide(rule_set: RuleSet | None, facts: dict) -> HealthStatus:
+    if rule_set is None:
+        return HealthStatus(Colour.BLACK.value, "", "", "no_rule", "No health-status rule is in force")
+    values = {**rule_set.spec.params, **facts}
+    for outcome, rule in rule_set.compiled:
+        if rule.matches(values):
+            return HealthStatus(outcome.colour, rule_set.spec.id, rule_set.spec.version, outcome.id,
+                                outcome.reason, tuple(sorted(values.items())))
+    raise AssertionError("unreachable: the last outcome always matches")  # enforced by the schema
+
+
+def scan_day(at: datetime) -> date:
+    return to_local(at).date()
+
+
+def colours_for(person_ids: Iterable[int] | Select, at: datetime) -> dict[int, HealthStatus]:
+    """Status of many persons at `at`: two queries per 5,000 ids (or two in all when given a Select of ids,
+    e.g. `select(Staff.person_id).where(...)`). Persons without any record are black ("no data")."""
+    day = scan_day(at)
+    rule_set = rule_set_for(day)
+    vaccines = rule_set.spec.vaccines if rule_set else {}
+    if isinstance(person_ids, Select):
+        chunks: list = [person_ids]
+        wanted = None
+    else:
+        wanted = list(dict.fromkeys(int(i) for i in person_ids))
+        chunks = [wanted[i:i + 5000] for i in range(0, len(wanted), 5000)]
+    doses: dict[int, list[tuple[str, date]]] = {}
+    recovered: dict[int, list[date]] = {}
+    for chunk in chunks:
+        for pid, vaccine, on in db.session.execute(
+                select(Vaccination.person_id, Vaccination.vaccine, Vaccination.vaccinated_on)
+                .where(Vaccination.person_id.in_(chunk), Vaccination.vaccinated_on <= day)):
+            doses.setdefault(pid, []).append((vaccine, on))
+        for pid, on in db.session.execute(
+                select(Recovery.person_id, func.max(Recovery.recovered_on))
+                .where(Recovery.person_id.in_(chunk), Recovery.recovered_on <= day).group_by(Recovery.person_id)):
+            recovered.setdefault(pid, []).append(on)
+    if wanted is None:
+        wanted = list(db.session.scalars(person_ids)) if isinstance(person_ids, Select) else []
+        wanted = [i for i in dict.fromkeys(wanted) if i is not None]
+    return {pid: decide(rule_set, facts_from(doses.get(pid, []), recovered.get(pid, []), day, vaccines))
+            for pid in wanted}
+
+
+def evaluate(person, at: datetime) -> HealthStatus:
+    """Status of one person at `at` (a stored Person; an unsaved one is read from its relationships)."""
+    if getattr(person, "id", None) is not None:
+        return colours_for([person.id], at)[person.id]
+    day = scan_day(at)
+    rule_set = rule_set_for(day)
+    return decide(rule_set, facts_from([(v.vaccine, v.vaccinated_on) for v in person.vaccinations],
+                                       [r.recovered_on for r in person.recoveries], day,
+                                       rule_set.spec.vaccines if rule_set else {}))
+
+
+# --- the rule suite (flask rules check|test, pytest) ------------------------------------------------
+
+def check(rules_dir: str) -> list[Problem]:
+    sets, problems = load_all(rules_dir)
+    problems += _untranslated(sets)
+    return problems
+
+
+def _untranslated(sets: list[RuleSet]) -> list[Problem]:
+    """Every reason must have a Vietnamese translation, or staff would read English at reception."""
+    problems = []
+    with force_locale("vi"):
+        for rule_set in sets:
+            for outcome in rule_set.spec.outcomes:
+                if gettext(outcome.reason) == outcome.reason:
+                    problems.append(Problem(rule_set.file, f"outcomes.{outcome.id}.reason",
+                                            "no Vietnamese translation in backoffice/qr/translations"))
+    return problems
+
+
+def run_tests(rules_dir: str) -> list[TestOutcome]:
+    outcomes = []
+    for rule_set in load_all(rules_dir)[0]:
+        spec = rule_set.spec
+        for test in spec.tests:
+            day = test.day or spec.valid_from + timedelta(days=30)
+            facts = facts_from([(d.vaccine, day - timedelta(days=d.days_ago)) for d in test.vaccinations],
+                               [day - timedelta(days=test.recovered_days_ago)]
+                               if test.recovered_days_ago is not None else [], day, spec.vaccines)
+            try:
+                status = decide(rule_set, facts)
+            except rule_engine.errors.EngineError as exc:
+                outcomes.append(TestOutcome(rule_set.file, test.name, False, f"evaluation failed: {exc.message}"))
+                continue
+            errors = []
+            if status.colour != test.expect.colour:
+                errors.append(f"colour {status.colour}, expected {test.expect.colour}")
+            if test.expect.outcome and status.outcome != test.expect.outcome:
+                errors.append(f"outcome {status.outcome}, expected {test.expect.outcome}")
+            for lang, text in test.expect.reason.items():
+                got = status.reason_in(lang)
+                if got != text:
+                    errors.append(f"reason ({lang}) {got!r}, expected {text!r}")
+            outcomes.append(TestOutcome(rule_set.file, test.name, not errors, "; ".join(errors)))
+    return outcomes
+
+
+register_suite(RuleSuite("health_status", check, run_tests, "Green/black status of personal QR codes"))

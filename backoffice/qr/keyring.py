@@ -1,0 +1,276 @@
+"""The Ed25519 key ring that signs personal QR payloads.
+
+Keys live in `signing_keys`: the public key in clear (it is published at `GET /api/v1/keys`), the private
+key encrypted with a key derived from SECRET_KEY (Fernet over HKDF-SHA256). Production may instead supply
+private keys through configuration — `BACKOFFICE_SIGNING_KEYS` (``kid=<base64url 32-byte seed>`` separated by
+commas) or `BACKOFFICE_SIGNING_KEYS_FILE` (one such entry per line) — and then the row holds no secret.
+
+Rotation: `rotate()` adds a key that signs from now on; older keys keep verifying until `retire()`d.
+The embedded default creates a first key the first time something needs to sign, and logs that it did.
+
+Verification is on the scan hot path, so public keys are cached per process for a few seconds
+(`BACKOFFICE_KEY_CACHE_SECONDS`, default 30); changes made in this process clear the cache at once.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+from flask import current_app
+from sqlalchemy import select
+
+from backoffice import audit
+from backoffice.extensions import db
+from backoffice.models import SigningKey
+from backoffice.models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class KeyRingError(ValueError):
+    """A key-ring request that cannot be met (unknown key, retiring the signer…)."""
+
+
+@dataclass(frozen=True)
+class PublicKeyInfo:
+    kid: str
+    public_key: bytes
+    created_at: datetime
+    retired_at: datetime | None
+    signing: bool
+
+    @property
+    def active(self) -> bool:
+        return self.retired_at is None
+
+
+@dataclass(frozen=True)
+class Signer:
+    kid: str
+    private_key: Ed25519PrivateKey
+
+    def sign(self, data: bytes) -> bytes:
+        return self.private_key.sign(data)
+
+
+def kid_for(public_raw: bytes) -> str:
+    """A short, stable key id: 8 base32 characters of the public key's SHA-256 (upper case, QR-alphanumeric)."""
+    return base64.b32encode(hashlib.sha256(public_raw).digest()[:5]).decode("ascii")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _fernet() -> Fernet:
+    secret = current_app.config["SECRET_KEY"].encode("utf-8")
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"backoffice-signing-keys",
+               info=b"fernet").derive(secret)
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def _raw_private(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+
+
+def _raw_public(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
+    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    return public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+# --- configured keys -------------------------------------------------------------------------------
+
+def configured_keys() -> dict[str, Ed25519PrivateKey]:
+    """Private keys supplied by configuration (production), by key id."""
+    entries: list[str] = []
+    inline = current_app.config.get("BACKOFFICE_SIGNING_KEYS") or ""
+    entries += [e for e in inline.replace("\n", ",").split(",") if e.strip()]
+    path = current_app.config.get("BACKOFFICE_SIGNING_KEYS_FILE")
+    if path:
+        entries += [line for line in Path(path).read_text().splitlines() if line.strip() and not line.startswith("#")]
+    keys: dict[str, Ed25519PrivateKey] = {}
+    for entry in entries:
+        kid, _, seed = entry.strip().partition("=")
+        try:
+            key = Ed25519PrivateKey.from_private_bytes(_unb64(seed.strip()))
+        except ValueError:
+            raise KeyRingError(f"configured signing key {kid.strip()!r} is not a base64url 32-byte seed") from None
+        if kid_for(_raw_public(key)) != kid.strip():
+            raise KeyRingError(f"configured signing key {kid.strip()!r} does not match its public key")
+        keys[kid.strip()] = key
+    return keys
+
+
+def _sync_configured() -> None:
+    """Make sure every configured key has its (secret-less) row, so it is published and verifies."""
+    configured = configured_keys()
+    if not configured:
+        return
+    known = set(db.session.scalars(select(SigningKey.kid).where(SigningKey.kid.in_(configured))))
+    missing = [kid for kid in configured if kid not in known]
+    if not missing:
+        return
+    has_signer = db.session.scalar(select(SigningKey.kid).where(SigningKey.signing.is_(True),
+                                                                SigningKey.retired_at.is_(None)).limit(1))
+    for kid in missing:
+        db.session.add(SigningKey(kid=kid, public_key=_raw_public(configured[kid]), private_key=None,
+                                  created_at=utcnow(), signing=not has_signer))
+        has_signer = True
+        audit.record("signing_key.configured", entity_name="signing_keys", entity_id=kid, after={"kid": kid})
+    db.session.commit()
+    invalidate()
+
+
+# --- public keys (cached) --------------------------------------------------------------------------
+
+_cache_lock = threading.Lock()
+_cache: dict[str, tuple[float, dict[str, PublicKeyInfo]]] = {}
+
+
+def invalidate() -> None:
+    with _cache_lock:
+        _cache.clear()
+        _signer_cache.clear()
+
+
+def _cache_key() -> str:
+    return str(current_app.config["SQLALCHEMY_DATABASE_URI"])
+
+
+def public_keys(include_retired: bool = False) -> dict[str, PublicKeyInfo]:
+    """Every key of the ring by id (retired ones only when asked); cached for a few seconds."""
+    ttl = float(current_app.config.get("BACKOFFICE_KEY_CACHE_SECONDS", 30))
+    key = _cache_key()
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is None or now - hit[0] > ttl:
+        rows = db.session.execute(select(SigningKey.kid, SigningKey.public_key, SigningKey.created_at,
+                                         SigningKey.retired_at, SigningKey.signing)).all()
+        keys = {r.kid: PublicKeyInfo(r.kid, bytes(r.public_key), r.created_at, r.retired_at, bool(r.signing))
+                for r in rows}
+        with _cache_lock:
+            _cache[key] = (now, keys)
+        hit = (now, keys)
+    return {k: v for k, v in hit[1].items() if include_retired or v.active}
+
+
+def verify(kid: str, signature: bytes, data: bytes) -> str:
+    """'ok', 'unknown_key', 'retired_key' or 'bad_signature'."""
+    info = public_keys(include_retired=True).get(kid)
+    if info is None:
+        return "unknown_key"
+    if not info.active:
+        return "retired_key"
+    try:
+        Ed25519PublicKey.from_public_bytes(info.public_key).verify(signature, data)
+    except InvalidSignature:
+        return "bad_signature"
+    return "ok"
+
+
+# --- signing ---------------------------------------------------------------------------------------
+
+_signer_cache: dict[str, Signer] = {}
+
+
+def _private_key_of(row: SigningKey) -> Ed25519PrivateKey:
+    configured = configured_keys()
+    if row.kid in configured:
+        return configured[row.kid]
+    if not row.private_key:
+        raise KeyRingError(f"the private key of {row.kid} is not configured on this server")
+    try:
+        raw = _fernet().decrypt(row.private_key.encode("ascii"))
+    except InvalidToken:
+        raise KeyRingError(f"the private key of {row.kid} cannot be decrypted: SECRET_KEY changed?") from None
+    return Ed25519PrivateKey.from_private_bytes(raw)
+
+
+def current_signer() -> Signer:
+    """The key that signs now; the embedded default creates the first one on demand."""
+    _sync_configured()
+    row = db.session.scalar(select(SigningKey).where(SigningKey.signing.is_(True), SigningKey.retired_at.is_(None))
+                            .order_by(SigningKey.created_at.desc(), SigningKey.kid).limit(1))
+    if row is None:
+        row = _create(signing=True, action="signing_key.first")
+        log.warning("No signing key existed: created %s for personal QR payloads (kept encrypted in the "
+                    "database; set BACKOFFICE_SIGNING_KEYS in production).", row.kid)
+    cached = _signer_cache.get(row.kid)
+    if cached is None:
+        cached = Signer(row.kid, _private_key_of(row))
+        _signer_cache[row.kid] = cached
+    return cached
+
+
+def _create(*, signing: bool, action: str) -> SigningKey:
+    private = Ed25519PrivateKey.generate()
+    public_raw = _raw_public(private)
+    row = SigningKey(kid=kid_for(public_raw), public_key=public_raw,
+                     private_key=_fernet().encrypt(_raw_private(private)).decode("ascii"),
+                     created_at=utcnow(), signing=signing)
+    if signing:
+        for other in db.session.scalars(select(SigningKey).where(SigningKey.signing.is_(True))):
+            other.signing = False
+    db.session.add(row)
+    audit.record(action, entity_name="signing_keys", entity_id=row.kid, after={"kid": row.kid, "signing": signing})
+    db.session.commit()
+    invalidate()
+    return row
+
+
+def generate() -> SigningKey:
+    """Add a key; it signs only if the ring has no signer yet (otherwise `rotate` makes a key the signer)."""
+    has_signer = db.session.scalar(select(SigningKey.kid).where(SigningKey.signing.is_(True),
+                                                                SigningKey.retired_at.is_(None)).limit(1))
+    return _create(signing=has_signer is None, action="signing_key.generate")
+
+
+def rotate() -> SigningKey:
+    """A new key signs from now on; older keys still verify until retired."""
+    return _create(signing=True, action="signing_key.rotate")
+
+
+def retire(kid: str) -> SigningKey:
+    """Stop accepting a key: payloads it signed are rejected from now on. The signer cannot be retired
+    (rotate first), so the ring always has a key to sign with."""
+    row = db.session.get(SigningKey, kid)
+    if row is None:
+        raise KeyRingError(f"no key {kid!r}")
+    if row.retired_at is not None:
+        raise KeyRingError(f"key {kid} is already retired")
+    if row.signing:
+        raise KeyRingError(f"key {kid} is the current signer: rotate first, then retire it")
+    row.retired_at = utcnow()
+    row.private_key = None  # a retired key never signs again
+    audit.record("signing_key.retire", entity_name="signing_keys", entity_id=kid, after={"kid": kid})
+    db.session.commit()
+    invalidate()
+    return row
+
+
+def list_keys() -> list[SigningKey]:
+    return list(db.session.scalars(select(SigningKey).order_by(SigningKey.created_at, SigningKey.kid)))
+
+
+def jwks() -> dict:
+    """The published key set for offline verifiers (JWK, OKP/Ed25519), active keys only."""
+    keys = sorted(public_keys().values(), key=lambda k: (k.created_at, k.kid))
+    return {"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": k.kid, "x": _b64(k.public_key), "use": "sig",
+                      "alg": "EdDSA", "signing": k.signing, "created_at": k.created_at.isoformat()} for k in keys]}

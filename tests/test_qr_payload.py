@@ -1,0 +1,154 @@
+"""Personal QR payloads and the key ring: round trip, tampering, rotation, retirement, the national text."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from backoffice.extensions import db
+from backoffice.models import Person, SigningKey
+from backoffice.qr import keyring
+from backoffice.qr.payload import PREFIX, ScanRejected, issue_personal_payload, parse_scan_text
+
+ALNUM = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
+
+
+def person(id_number: str = "079090000001") -> Person:
+    return db.session.scalar(select(Person).where(Person.id_number == id_number))
+
+
+def rejected(text: str) -> str:
+    with pytest.raises(ScanRejected) as info:
+        parse_scan_text(text)
+    return info.value.code
+
+
+def test_round_trip_is_compact_ascii_and_reveals_nothing(ctx):
+    p = person()
+    now = datetime(2021, 11, 1, 3, 0, tzinfo=timezone.utc)
+    text = issue_personal_payload(p, now=now)
+    assert text.startswith(PREFIX) and set(text) <= ALNUM and len(text) < 180
+    assert p.id_number not in text and "Nguy" not in text
+    parsed = parse_scan_text(text, now=now)
+    assert (parsed.kind, parsed.signed, parsed.qr_ref, parsed.issued_at) == ("signed", True, p.qr_ref, now)
+    assert parsed.kid == keyring.current_signer().kid and parsed.status_colour is None
+
+
+def test_status_snapshot_and_expiry(ctx):
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    parsed = parse_scan_text(issue_personal_payload(person("079190000002"), now=now, with_status=True))
+    assert parsed.status_colour == "black" and parsed.status_expires_at == now + timedelta(hours=24)
+    assert parse_scan_text(issue_personal_payload(person(), with_status=True)).status_colour == "green"
+
+
+def test_tampering_with_any_character_fails(ctx):
+    text = issue_personal_payload(person())
+    for index in range(len(text)):
+        for replacement in {"A", "Q", "7", "a", "Z"} - {text[index]}:
+            forged = text[:index] + replacement + text[index + 1:]
+            assert rejected(forged) in {"malformed", "bad_signature", "unknown_key", "unknown_prefix"}, (index,)
+    assert rejected(text[:-1]) == "malformed"
+    assert rejected(text + "A") in {"malformed", "bad_signature"}
+
+
+def test_flipping_any_bit_of_the_signed_bytes_fails(ctx):
+    import base64
+    text = issue_personal_payload(person())
+    raw = bytearray(base64.b32decode(text[len(PREFIX):] + "=" * (-len(text[len(PREFIX):]) % 8)))
+    for index in range(len(raw)):
+        forged = bytearray(raw)
+        forged[index] ^= 0x01
+        encoded = base64.b32encode(bytes(forged)).decode().rstrip("=")
+        assert rejected(PREFIX + encoded) in {"malformed", "bad_signature", "unknown_key"}
+
+
+def test_a_signature_from_another_key_is_refused(ctx):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from backoffice.qr import payload as payload_module
+    signer = keyring.current_signer()
+    body = payload_module._encode_body(signer.kid, person().qr_ref, datetime.now(timezone.utc), None, None)
+    forged = Ed25519PrivateKey.generate().sign(PREFIX.encode() + body)
+    assert rejected(PREFIX + payload_module._b32(body + forged)) == "bad_signature"
+    unknown = payload_module._encode_body("ZZZZZZZZ", person().qr_ref, datetime.now(timezone.utc), None, None)
+    assert rejected(PREFIX + payload_module._b32(unknown + forged)) == "unknown_key"
+
+
+def test_rotation_keeps_old_codes_valid_until_retired(ctx):
+    old_text = issue_personal_payload(person())
+    old_kid = keyring.current_signer().kid
+    new = keyring.rotate()
+    assert keyring.current_signer().kid == new.kid != old_kid
+    new_text = issue_personal_payload(person())
+    assert parse_scan_text(old_text).kid == old_kid
+    assert parse_scan_text(new_text).kid == new.kid
+    assert {k["kid"] for k in keyring.jwks()["keys"]} >= {old_kid, new.kid}
+    with pytest.raises(keyring.KeyRingError):
+        keyring.retire(new.kid)  # the signer: rotate first
+    keyring.retire(old_kid)
+    assert rejected(old_text) == "retired_key"
+    assert parse_scan_text(new_text).signed
+    assert old_kid not in {k["kid"] for k in keyring.jwks()["keys"]}
+    assert db.session.get(SigningKey, old_kid).private_key is None
+
+
+def test_private_keys_are_stored_encrypted(ctx):
+    signer = keyring.current_signer()
+    row = db.session.get(SigningKey, signer.kid)
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+    raw = signer.private_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    assert raw.hex() not in row.private_key and keyring._b64(raw) not in row.private_key
+
+
+def test_configured_key_signs_without_a_stored_secret(app):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+    private = Ed25519PrivateKey.generate()
+    seed = keyring._b64(private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()))
+    kid = keyring.kid_for(keyring._raw_public(private))
+    with app.app_context():
+        app.config["BACKOFFICE_SIGNING_KEYS"] = f"{kid}={seed}"
+        try:
+            assert db.session.get(SigningKey, kid) is None
+            keyring.rotate()  # the ring already has a signer: make the configured key sign by rotating to it
+            keyring._sync_configured()
+            row = db.session.get(SigningKey, kid)
+            assert row is not None and row.private_key is None
+            assert keyring.verify(kid, private.sign(b"x"), b"x") == "ok"
+        finally:
+            app.config["BACKOFFICE_SIGNING_KEYS"] = ""
+            keyring.invalidate()
+
+
+def test_keys_cli(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["keys", "rotate"])
+    assert result.exit_code == 0 and "signs from now on" in result.output
+    listing = runner.invoke(args=["keys", "list"]).output
+    assert "signing" in listing and "verifying" in listing
+    assert runner.invoke(args=["keys", "retire", "NOSUCHKY"]).exit_code != 0
+    text = runner.invoke(args=["qr", "personal", "079090000001"]).output.strip()
+    with app.app_context():
+        assert parse_scan_text(text).qr_ref == person().qr_ref
+
+
+@pytest.mark.parametrize("text, code", [
+    ("", "empty"), ("   \r\n", "empty"), ("x" * 5000, "too_long"), ("hello world", "unknown_prefix"),
+    ("HC1:6BFOXN%TS3DH0YOJ58S", "unknown_prefix"), ("HCMBO1:", "malformed"), ("HCMBO1:abc", "malformed"),
+    ("HCMBO1:AAAAAAAA", "malformed"), ("HCMBO1:AB\x00CD", "malformed"), ("HCMBO1:0189", "malformed"),
+    ("a|b", "national_invalid"), ("12345|NGUYEN VAN A|1987-01-18|0|1629|", "national_invalid"),
+    ("001093029317||1987-01-18|0|162979388586171100|", "national_invalid"),
+    ("001093029317|NGUYEN VAN A|18/01/1987|0|162979388586171100|", "national_invalid"),
+    ("001093029317|NGUYEN VAN A|1987-01-18|7|162979388586171100|", "national_invalid"),
+    ("|NGUYEN VAN A|1987-01-18|0||", "national_invalid"),
+])
+def test_bad_texts_have_stable_codes_and_messages(ctx, text, code):
+    with pytest.raises(ScanRejected) as info:
+        parse_scan_text(text)
+    assert info.value.code == code and 400 <= info.value.status < 500 and info.value.message
+
+
+def test_national_text_parses_unsigned(ctx):
+    parsed = parse_scan_text("001093029317|NGUYEN VAN A|1987-01-18|0|162979388586171100|<1<00<0123232422\r\n")
+    assert (parsed.kind, parsed.signed, parsed.id_number, parsed.qid) == (
+        "national", False, "001093029317", "162979388586171100")
