@@ -1,0 +1,78 @@
+"""Dashboard panels on the admin home, one per role, each showing only the user's scope."""
+from __future__ import annotations
+
+from flask import current_app, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from markupsafe import Markup
+from werkzeug.routing import BuildError
+
+from backoffice.domain import Role
+from backoffice.reports import local, queries as q
+from backoffice.reports.labels import level_catalogue
+from backoffice.reports.scope import resolve
+from backoffice.timeutil import to_local
+
+# Endpoints of the reception (scanning) page, as the QR capability names it; the first that exists is linked.
+RECEPTION_ENDPOINTS = ("qr_scan.reception", "scan.reception", "qr.reception", "reception_admin.index")
+
+
+def area_panel() -> str:
+    """City admin: the city; inspector: its districts (and sector)."""
+    user = current_user._get_current_object()
+    rs = resolve(user)
+    if not rs.districts:
+        return ""
+    figures = q.area_figures(rs, by_ward=len(rs.districts) == 1)
+    if user.role == Role.CITY_ADMIN:
+        title = _("Ho Chi Minh City today")
+    else:
+        title = ", ".join(rs.names[c] for c in rs.districts)
+        if rs.sector:
+            from backoffice.reports.labels import sector_label
+            title += f" — {sector_label(rs.sector)}"
+    return Markup(render_template("reports/_panel_area.html", title=title, total=q.totals(figures),
+                                  params={}, valid_days=q.valid_days(), wide=user.role == Role.CITY_ADMIN))
+
+
+def ward_panel() -> str:
+    figures = local.ward_figures(current_user._get_current_object())
+    return Markup(render_template("reports/_panel_ward.html", f=figures))
+
+
+def org_panel() -> str:
+    figures = local.org_figures(current_user._get_current_object())
+    if figures.organization is None:
+        return ""
+    cat = level_catalogue()
+    return Markup(render_template("reports/_panel_org.html", f=figures, level_label=cat.label, to_local=to_local,
+                                  valid_days=q.valid_days()))
+
+
+def reception_url() -> str | None:
+    for endpoint in current_app.config.get("REPORTS_RECEPTION_ENDPOINTS", RECEPTION_ENDPOINTS):
+        try:
+            return url_for(endpoint)
+        except BuildError:
+            continue
+    return None
+
+
+def staff_panel() -> str:
+    return Markup(render_template("reports/_panel_staff.html", reception_url=reception_url()))
+
+
+_registered = False
+
+
+def register() -> None:
+    """Panels are process-wide (admin.home keeps a list); tests build more than one app."""
+    global _registered
+    if _registered:
+        return
+    from backoffice.admin.home import register_panel
+    register_panel({Role.CITY_ADMIN.value, Role.INSPECTOR.value}, area_panel)
+    register_panel({Role.WARD_OFFICER.value}, ward_panel)
+    register_panel({Role.ORG_ADMIN.value}, org_panel)
+    register_panel({Role.CHECKPOINT_STAFF.value}, staff_panel)
+    _registered = True

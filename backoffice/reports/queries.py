@@ -1,0 +1,302 @@
+"""Every figure of the reports, as aggregate queries in the database (GROUP BY, window functions).
+
+Each function takes a `ReportScope` (or a user, for the dashboards of ward officers and organizations) and
+filters through `backoffice.auth.scope`. Python only reshapes the few grouped rows these queries return.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Iterator
+
+from flask import current_app
+from sqlalchemy import Date, Select, case, func, literal, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+from backoffice.auth.scope import scope_clause
+from backoffice.domain import AssessmentKind, AssessmentState, Colour
+from backoffice.extensions import db
+from backoffice.models import (
+    Assessment, CheckIn, CheckInDaily, Organization, Staff, Ward,
+)
+from backoffice.reports.scope import CHECKIN_DAYS, RECENT_DAYS, ReportScope
+
+DEFAULT_VALID_DAYS = 30  # a self-assessment older than this is overdue (configurable default, not law)
+
+
+class local_date(FunctionElement):
+    """The Ho Chi Minh City calendar day of a UTC timestamp column, computed by the database."""
+
+    type = Date()
+    inherit_cache = True
+
+
+@compiles(local_date, "sqlite")
+def _local_date_sqlite(element, compiler, **kw):  # SQLite stores naive UTC text; HCMC has no DST
+    return "date(%s, '+7 hours')" % compiler.process(element.clauses, **kw)
+
+
+@compiles(local_date, "postgresql")
+def _local_date_pg(element, compiler, **kw):
+    return "CAST((%s AT TIME ZONE 'Asia/Ho_Chi_Minh') AS DATE)" % compiler.process(element.clauses, **kw)
+
+
+@compiles(local_date)
+def _local_date_default(element, compiler, **kw):
+    return "CAST(%s AS DATE)" % compiler.process(element.clauses, **kw)
+
+
+def as_date(value: Any) -> date | None:
+    """SQLite returns the text of date(); other backends a date."""
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def valid_days() -> int:
+    return int(current_app.config.get("REPORTS_ASSESSMENT_VALID_DAYS", DEFAULT_VALID_DAYS))
+
+
+# --- building blocks -------------------------------------------------------------------------------------
+
+def latest_assessments(rs: ReportScope, kind: AssessmentKind):
+    """The latest submitted assessment of `kind` per organization in scope, up to the report's day
+    (ROW_NUMBER() OVER (PARTITION BY organization ORDER BY submitted_at DESC))."""
+    rank = func.row_number().over(partition_by=Assessment.organization_id,
+                                  order_by=(Assessment.submitted_at.desc(), Assessment.id.desc())).label("rn")
+    ranked = (
+        select(Assessment.organization_id, Assessment.level, Assessment.percent, Assessment.submitted_at,
+               Assessment.set_version_id, rank)
+        .join(Organization, Organization.id == Assessment.organization_id)
+        .where(rs.org_clause(), scope_clause(Assessment, rs.user), Assessment.kind == kind.value,
+               Assessment.state == AssessmentState.SUBMITTED.value, Assessment.submitted_at < rs.end)
+        .subquery(f"ranked_{kind.value}")
+    )
+    return select(ranked).where(ranked.c.rn == 1).subquery(f"latest_{kind.value}")
+
+
+def _checkins_since(rs: ReportScope, days: int, group_by_org: bool = True):
+    cols = [CheckIn.organization_id] if group_by_org else []
+    return (
+        select(*cols, func.count().label("n")).select_from(CheckIn)
+        .join(Organization, Organization.id == CheckIn.organization_id)
+        .where(rs.org_clause(), scope_clause(CheckIn, rs.user),
+               CheckIn.checked_in_at >= rs.since(days), CheckIn.checked_in_at < rs.end)
+        .group_by(*cols)
+    )
+
+
+def _area(rs: ReportScope, by_ward: bool):
+    """The grouping column: districts for a multi-district report, wards inside one district."""
+    return Organization.ward_code if by_ward else Organization.district_code
+
+
+# --- summary figures --------------------------------------------------------------------------------------
+
+@dataclass
+class AreaFigures:
+    code: int
+    name: str
+    organizations: int = 0
+    assessed: int = 0
+    overdue: int = 0  # never assessed, or the latest self-assessment is older than the validity
+    never: int = 0
+    inspected: int = 0  # organizations with at least one inspection
+    inspections_30d: int = 0
+    checkins_30d: int = 0
+    checkins_7d: int = 0
+    levels: dict[str | None, int] = field(default_factory=dict)  # None = not assessed
+    staff: int = 0
+    staff_green: int = 0
+
+    @property
+    def coverage(self) -> float:
+        return self.assessed / self.organizations if self.organizations else 0.0
+
+    @property
+    def green_share(self) -> float | None:
+        return self.staff_green / self.staff if self.staff else None
+
+
+def area_figures(rs: ReportScope, by_ward: bool = False) -> list[AreaFigures]:
+    """One row of figures per district (or per ward), every count a GROUP BY in the database."""
+    area = _area(rs, by_ward)
+    ls = latest_assessments(rs, AssessmentKind.SELF)
+    li = latest_assessments(rs, AssessmentKind.INSPECTION)
+    cutoff = rs.since(valid_days())
+    one = literal(1)
+    stmt = (
+        select(area.label("area"), func.count().label("orgs"),
+               func.count(ls.c.organization_id).label("assessed"),
+               func.sum(case((ls.c.organization_id.is_(None), one), else_=0)).label("never"),
+               func.sum(case((ls.c.organization_id.is_(None), one), (ls.c.submitted_at < cutoff, one),
+                             else_=0)).label("overdue"),
+               func.count(li.c.organization_id).label("inspected"))
+        .select_from(Organization)
+        .outerjoin(ls, ls.c.organization_id == Organization.id)
+        .outerjoin(li, li.c.organization_id == Organization.id)
+        .where(rs.org_clause()).group_by(area)
+    )
+    names = _area_names(rs, by_ward)
+    out = {code: AreaFigures(code=code, name=name) for code, name in names.items()}
+    for row in db.session.execute(stmt):
+        fig = out.setdefault(row.area, AreaFigures(code=row.area, name=str(row.area)))
+        fig.organizations, fig.assessed, fig.never = row.orgs, row.assessed, int(row.never or 0)
+        fig.overdue, fig.inspected = int(row.overdue or 0), row.inspected
+    levels = select(area.label("area"), ls.c.level, func.count().label("n")).select_from(Organization) \
+        .outerjoin(ls, ls.c.organization_id == Organization.id).where(rs.org_clause()).group_by(area, ls.c.level)
+    for row in db.session.execute(levels):
+        out[row.area].levels[row.level] = row.n
+    inspections = (
+        select(area.label("area"), func.count().label("n")).select_from(Assessment)
+        .join(Organization, Organization.id == Assessment.organization_id)
+        .where(rs.org_clause(), scope_clause(Assessment, rs.user),
+               Assessment.kind == AssessmentKind.INSPECTION.value,
+               Assessment.state == AssessmentState.SUBMITTED.value,
+               Assessment.submitted_at >= rs.since(CHECKIN_DAYS), Assessment.submitted_at < rs.end)
+        .group_by(area)
+    )
+    for row in db.session.execute(inspections):
+        out[row.area].inspections_30d = row.n
+    for days, attr in ((CHECKIN_DAYS, "checkins_30d"), (RECENT_DAYS, "checkins_7d")):
+        stmt = _checkins_since(rs, days, group_by_org=False).add_columns(area.label("area")).group_by(area)
+        for row in db.session.execute(stmt):
+            setattr(out[row.area], attr, row.n)
+    from backoffice.reports import health
+    for code, (total, green) in health.staff_green_by(rs, area).items():
+        out[code].staff, out[code].staff_green = total, green
+    return sorted(out.values(), key=lambda f: f.code)
+
+
+def _area_names(rs: ReportScope, by_ward: bool) -> dict[int, str]:
+    if not by_ward:
+        return {code: rs.names.get(code, str(code)) for code in rs.districts}
+    rows = db.session.execute(select(Ward.code, Ward.name).where(Ward.district_code.in_(rs.districts))
+                              .order_by(Ward.code))
+    return dict(rows.all())
+
+
+def totals(figures: list[AreaFigures], code: int = 0, name: str = "") -> AreaFigures:
+    """The sum of area rows (the areas partition the scope, so sums are the scope's totals)."""
+    total = AreaFigures(code=code, name=name)
+    for f in figures:
+        for attr in ("organizations", "assessed", "overdue", "never", "inspected", "inspections_30d",
+                     "checkins_30d", "checkins_7d", "staff", "staff_green"):
+            setattr(total, attr, getattr(total, attr) + getattr(f, attr))
+        for level, n in f.levels.items():
+            total.levels[level] = total.levels.get(level, 0) + n
+    return total
+
+
+def by_sector(rs: ReportScope) -> list[tuple[str, int, int]]:
+    """(sector, organizations, assessed) for the scope."""
+    ls = latest_assessments(rs, AssessmentKind.SELF)
+    stmt = (select(Organization.sector, func.count(), func.count(ls.c.organization_id)).select_from(Organization)
+            .outerjoin(ls, ls.c.organization_id == Organization.id).where(rs.org_clause())
+            .group_by(Organization.sector).order_by(Organization.sector))
+    return [tuple(row) for row in db.session.execute(stmt)]
+
+
+def inspection_levels(rs: ReportScope) -> dict[str | None, int]:
+    li = latest_assessments(rs, AssessmentKind.INSPECTION)
+    stmt = select(li.c.level, func.count()).group_by(li.c.level)
+    return dict(db.session.execute(stmt).all())
+
+
+@dataclass
+class DaySeries:
+    days: list[date]
+    total: list[int]
+    green: list[int]
+    black: list[int]
+
+
+def checkins_per_day(rs: ReportScope, area_codes: bool = False) -> DaySeries | dict[int, DaySeries]:
+    """Check-ins per local day over the report's 30 days (per district when `area_codes`). Days whose
+    check-ins were purged are read from the daily counts kept by the purge (CheckInDaily)."""
+    day = local_date(CheckIn.checked_in_at)
+    green = func.sum(case((CheckIn.status_colour == Colour.GREEN.value, 1), else_=0))
+    cols = [Organization.district_code] if area_codes else []
+    live = (select(*cols, day.label("day"), func.count(), green).select_from(CheckIn)
+            .join(Organization, Organization.id == CheckIn.organization_id)
+            .where(rs.org_clause(), scope_clause(CheckIn, rs.user),
+                   CheckIn.checked_in_at >= rs.since(CHECKIN_DAYS), CheckIn.checked_in_at < rs.end)
+            .group_by(*cols, day))
+    kept = (select(*cols, CheckInDaily.day, func.sum(CheckInDaily.total), func.sum(CheckInDaily.green))
+            .select_from(CheckInDaily).join(Organization, Organization.id == CheckInDaily.organization_id)
+            .where(rs.org_clause(), scope_clause(CheckInDaily, rs.user),
+                   CheckInDaily.day >= rs.days[0], CheckInDaily.day <= rs.as_of)
+            .group_by(*cols, CheckInDaily.day))
+    counts: dict[tuple[int, date], tuple[int, int]] = {}
+    for source in (kept, live):  # live rows win over kept counts of the same day
+        for row in db.session.execute(source):
+            key = (row[0] if area_codes else 0, as_date(row[-3]))
+            if source is live or key not in counts:
+                counts[key] = (int(row[-2] or 0), int(row[-1] or 0))
+    codes = rs.districts if area_codes else (0,)
+    series = {}
+    for code in codes:
+        values = [counts.get((code, d), (0, 0)) for d in rs.days]
+        series[code] = DaySeries(rs.days, [t for t, _ in values], [g for _, g in values],
+                                 [t - g for t, g in values])
+    return series if area_codes else series[0]
+
+
+# --- organization rows --------------------------------------------------------------------------------------
+
+@dataclass
+class OrgRow:
+    id: int
+    name: str
+    tax_code: str
+    sector: str
+    district_code: int
+    ward: str
+    level: str | None
+    percent: float | None
+    assessed_at: datetime | None
+    set_version_id: int | None
+    inspection_level: str | None
+    inspected_at: datetime | None
+    inspection_set_version_id: int | None
+    checkins_7d: int
+
+
+def organization_rows(rs: ReportScope, batch: int = 5000) -> Iterator[OrgRow]:
+    """Every organization of the scope with its latest self-assessment and inspection and its check-ins
+    in the last 7 days, ordered by district then name; streamed in batches."""
+    ls = latest_assessments(rs, AssessmentKind.SELF)
+    li = latest_assessments(rs, AssessmentKind.INSPECTION)
+    c7 = _checkins_since(rs, RECENT_DAYS).subquery("c7")
+    stmt: Select = (
+        select(Organization.id, Organization.name, Organization.tax_code, Organization.sector,
+               Organization.district_code, Ward.name, ls.c.level, ls.c.percent, ls.c.submitted_at,
+               ls.c.set_version_id, li.c.level, li.c.submitted_at, li.c.set_version_id,
+               func.coalesce(c7.c.n, 0))
+        .select_from(Organization)
+        .join(Ward, Ward.code == Organization.ward_code)
+        .outerjoin(ls, ls.c.organization_id == Organization.id)
+        .outerjoin(li, li.c.organization_id == Organization.id)
+        .outerjoin(c7, c7.c.organization_id == Organization.id)
+        .where(rs.org_clause())
+        .order_by(Organization.district_code, Organization.name, Organization.id)
+    )
+    result = db.session.execute(stmt.execution_options(yield_per=batch))
+    for row in result:
+        yield OrgRow(*row)
+
+
+def organization_count(rs: ReportScope) -> dict[int, int]:
+    stmt = select(Organization.district_code, func.count()).where(rs.org_clause()) \
+        .group_by(Organization.district_code)
+    return dict(db.session.execute(stmt).all())
+
+
+def organizations_with_staff(rs: ReportScope):
+    """(organization id, person id) of active staff linked to a registered person, in scope."""
+    return (select(Staff.organization_id, Staff.person_id)
+            .join(Organization, Organization.id == Staff.organization_id)
+            .where(rs.org_clause(), scope_clause(Staff, rs.user), Staff.active.is_(True),
+                   Staff.person_id.is_not(None)))
+

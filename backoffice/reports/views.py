@@ -1,0 +1,135 @@
+"""Interfaces of the reports: the admin reports page (pickers, preview, downloads) and the chart image endpoints.
+Thin: scope and figures are decided in `scope`, `queries` and `service`."""
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, Response, abort, redirect, request, url_for
+from flask_admin import BaseView, expose
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from backoffice import exports
+from backoffice.auth.permissions import deny, has_role
+from backoffice.domain import SECTOR_LABELS, Role, Sector
+from backoffice.reports import charts, local, queries as q, service
+from backoffice.reports.scope import REPORT_ROLES, ReportForbidden, ReportNotFound, ReportScope, resolve
+
+bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates")
+
+AREA_CHARTS = {"levels", "coverage", "green", "checkins"}
+OWN_CHARTS = {"ward-status": Role.WARD_OFFICER, "org-checkins": Role.ORG_ADMIN}
+
+
+def _int_arg(name: str) -> int | None:
+    value = request.args.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 6:
+        abort(404)  # a district that cannot exist is as unknown as one outside the scope
+    return int(value)
+
+
+def _date_arg() -> date | None:
+    value = request.args.get("date", "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        abort(400, description=_("The date must be written as YYYY-MM-DD."))
+
+
+def request_scope(district: int | None = None) -> ReportScope:
+    """The report scope the request asks for, as the current user may see it: 404 outside it, 403 by role."""
+    try:
+        return resolve(current_user._get_current_object(), district, sector=request.args.get("sector") or None,
+                       as_of=_date_arg())
+    except ReportNotFound:
+        abort(404)
+    except ReportForbidden:
+        deny("reports.role")
+        raise  # unreachable: deny() aborts
+
+
+def _image(data: bytes, fmt: str) -> Response:
+    response = Response(data, mimetype=charts.FORMATS[fmt])
+    response.headers["Cache-Control"] = "private, max-age=60"
+    return response
+
+
+@bp.route("/charts/<name>.<fmt>")
+@login_required
+def chart(name: str, fmt: str):
+    """/reports/charts/levels.png?district=760&sector=&date=2021-10-20 (district omitted: the whole scope)."""
+    if fmt not in charts.FORMATS:
+        abort(404)
+    if name in OWN_CHARTS:
+        if not has_role(OWN_CHARTS[name]):
+            deny(f"reports.chart.{name}")
+        user = current_user._get_current_object()
+        scope_key = f"{user.role}:{user.ward_code}:{user.organization_id}"
+        draw = {"ward-status": lambda: charts.status_chart(local.ward_figures(user)),
+                "org-checkins": lambda: charts.checkins_chart(local.org_checkins_per_day(user))}[name]
+        return _image(charts.cached_image(name, fmt, scope_key, draw), fmt)
+    if name not in AREA_CHARTS:
+        abort(404)
+    rs = request_scope(_int_arg("district"))
+    by_ward = len(rs.districts) == 1
+
+    def draw():
+        if name == "checkins":
+            return charts.checkins_chart(q.checkins_per_day(rs))
+        figures = q.area_figures(rs, by_ward=by_ward)
+        return {"levels": charts.levels_chart, "coverage": charts.coverage_chart,
+                "green": charts.green_chart}[name](figures)
+
+    return _image(charts.cached_image(name, fmt, rs.key, draw), fmt)
+
+
+class ReportsView(BaseView):
+    """Reports page: district, sector and date pickers over the user's scope; key figures, charts, workbooks."""
+
+    def is_accessible(self) -> bool:
+        return current_user.is_authenticated and current_user.role in REPORT_ROLES
+
+    def inaccessible_callback(self, name, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path))
+        deny("reports.access")
+
+    @expose("/")
+    def index(self):
+        district = _int_arg("district")
+        rs = request_scope(district)
+        everything = request_scope(None) if district is not None else rs
+        figures = q.area_figures(rs, by_ward=len(rs.districts) == 1)
+        total = q.totals(figures, 0, _("Total"))
+        user_sector = current_user.sector
+        sectors = [(s.value, SECTOR_LABELS[s]) for s in Sector if not user_sector or s.value == user_sector]
+        params = {"district": district or "", "sector": rs.sector or "", "date": rs.as_of.isoformat()}
+        return self.render("reports/index.html", rs=rs, district=district, districts=everything.names,
+                           sectors=sectors, figures=figures, total=total, params=params,
+                           valid_days=q.valid_days())
+
+    @expose("/district/<int:code>.xlsx")
+    def district_workbook(self, code: int):
+        try:
+            report = service.build_district_report(current_user._get_current_object(), code,
+                                                   sector=request.args.get("sector") or None, as_of=_date_arg())
+        except service.ReportNotFound:
+            abort(404)
+        except service.ReportForbidden:
+            deny("reports.district")
+        return exports.download(report.data, report.filename, exports.XLSX_MIMETYPE)
+
+    @expose("/city.xlsx")
+    def city_workbook(self):
+        try:
+            report = service.build_city_report(current_user._get_current_object(),
+                                               sector=request.args.get("sector") or None, as_of=_date_arg())
+        except service.ReportNotFound:
+            abort(404)
+        except service.ReportForbidden:
+            deny("reports.city")
+        return exports.download(report.data, report.filename, exports.XLSX_MIMETYPE)
