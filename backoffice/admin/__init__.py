@@ -28,7 +28,7 @@ def init_admin(app: Flask) -> None:
     from backoffice.admin.people import PersonView, RecoveryView, TestResultView, VaccinationView
     from backoffice.registration.views import RegistrationView
 
-    admin = Admin(app, name=str(_l("Safe operation — HCMC")), index_view=HomeView(name=_l("Home"), url="/admin"),
+    admin = Admin(app, name=_l("Safe operation — HCMC"), index_view=HomeView(name=_l("Home"), url="/admin"),
                   theme=Bootstrap4Theme(base_template="bo_master.html", swatch="default"),
                   csp_nonce_generator=csp_nonce)
     app.extensions["backoffice_admin"] = admin
