@@ -69,6 +69,24 @@ def qr_personal(id_number: str, with_status: bool) -> None:
     click.echo(payload.issue_personal_payload(person, with_status=with_status))
 
 
+@checkins_cli.command("purge")
+@click.option("--older-than-days", type=click.IntRange(min=1), default=None,
+              help="Keep this many days (default BACKOFFICE_CHECKIN_RETENTION_DAYS, 60).")
+def checkins_purge(older_than_days: int | None) -> None:
+    """Delete old check-ins, keeping their daily counts per location."""
+    from backoffice.qr.checkins import purge_checkins
+    deleted, days = purge_checkins(older_than_days)
+    click.echo(f"Purged {deleted} check-ins; {days} daily count rows written.")
+
+
+@checkins_cli.command("auto-checkout")
+@click.option("--hours", type=float, default=None, help="Default BACKOFFICE_AUTO_CHECKOUT_HOURS (8).")
+def checkins_auto_checkout(hours: float | None) -> None:
+    """Check out every stay not seen for a while (run it from cron, e.g. every 15 minutes)."""
+    from backoffice.qr.checkins import auto_checkout
+    click.echo(f"Checked out {auto_checkout(hours=hours)} stays.")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(keys_cli)
     app.cli.add_command(qr_cli)

@@ -1,0 +1,220 @@
+"""Recording scans: parse → verify → resolve the person → status at the scan time → check-in (deduplicated).
+
+`record_scan` is the one verb behind the reception page, the device API and the self check-in page. A rejected
+scan raises `ScanRejected` after writing an audit entry of the attempt; nothing else is recorded.
+
+Deduplication: at most one open stay per (person, location) is enforced by the partial unique index
+`uq_checkins_open_stay`. A re-scan within `BACKOFFICE_CHECKIN_DEDUP_MINUTES` (default 30) extends that stay; a
+later one closes it and opens a new one. Two scans arriving at once cannot both insert: the loser's INSERT hits
+the unique index, its transaction is rolled back and retried, and the retry finds and extends the winner's row.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import exists, select, update
+from sqlalchemy.exc import IntegrityError
+
+from backoffice import audit
+from backoffice.auth.scope import in_scope
+from backoffice.domain import Direction, Role, ScanMethod
+from backoffice.extensions import db
+from backoffice.models import CheckIn, Checkpoint, DeviceToken, Location, Organization, Person, Staff, User
+from backoffice.models.people import mask_id
+from backoffice.qr import health
+from backoffice.qr.checkins import auto_checkout, check_out, purge_checkins  # noqa: F401  (the verbs live here too)
+from backoffice.qr.payload import ParsedPayload, ScanRejected, parse_scan_text
+from backoffice.timeutil import now_utc
+
+RETRIES = 4
+
+
+@dataclass
+class ScanResult:
+    colour: str
+    reason: str
+    rule_id: str
+    rule_version: str
+    name: str
+    id_masked: str
+    birth_year: int | None
+    checkin_id: int | None
+    action: str  # check_in, extended, check_out, no_open_stay
+    signed: bool
+    staff: bool
+    scanned_at: datetime
+    location: str = ""
+    checkpoint: str = ""
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["scanned_at"] = self.scanned_at.isoformat()
+        return data
+
+
+def _dedup_window() -> timedelta:
+    return timedelta(minutes=int(current_app.config.get("BACKOFFICE_CHECKIN_DEDUP_MINUTES", 30)))
+
+
+def reject(code: str, *, method: str, user: User | None = None, device_token: DeviceToken | None = None,
+           organization_id: int | None = None, entity_id: object = "", detail: str = "", **extra: object) -> None:
+    """Audit a rejected attempt (in a transaction of its own, nothing else written) and raise."""
+    db.session.rollback()
+    after = {"reason": code, "method": method, **{k: v for k, v in extra.items() if v is not None}}
+    if device_token is not None:
+        after["device_token"] = device_token.id
+        organization_id = organization_id or device_token.organization_id
+    audit.record_now("scan.rejected", actor=user, entity_name="scans", entity_id=entity_id, after=after,
+                     organization_id=organization_id)
+    raise ScanRejected(code, detail)
+
+
+# --- resolution ------------------------------------------------------------------------------------
+
+def checkpoints_for(user: User) -> list[Checkpoint]:
+    """Checkpoints a user may scan at: a staff member's assigned ones (or all of the organization when none
+    are assigned), an organization admin's organization's. Active ones only."""
+    stmt = select(Checkpoint).join(Location).where(Checkpoint.active.is_(True), Location.active.is_(True))
+    if user.role == Role.CHECKPOINT_STAFF and user.checkpoints:
+        stmt = stmt.where(Checkpoint.id.in_([c.id for c in user.checkpoints]))
+    elif user.role in (Role.CHECKPOINT_STAFF, Role.ORG_ADMIN):
+        stmt = stmt.where(Checkpoint.organization_id == user.organization_id)
+    else:
+        return []
+    return list(db.session.scalars(stmt.order_by(Location.name, Checkpoint.name)))
+
+
+def resolve_checkpoint(checkpoint_id: object, *, user: User | None, method: str) -> Checkpoint:
+    """The checkpoint a staff session scans at; 404-style rejection when unknown or not the user's."""
+    try:
+        cid = int(checkpoint_id)
+    except (TypeError, ValueError):
+        reject("unknown_checkpoint", method=method, user=user, entity_id=str(checkpoint_id)[:32])
+    checkpoint = db.session.get(Checkpoint, cid)
+    allowed = checkpoint is not None and user is not None and in_scope(Checkpoint, cid, user) and (
+        user.role == Role.ORG_ADMIN or (user.role == Role.CHECKPOINT_STAFF and (
+            not user.checkpoints or cid in {c.id for c in user.checkpoints})))
+    if not allowed:
+        reject("unknown_checkpoint", method=method, user=user, entity_id=cid)
+    return checkpoint
+
+
+def _find_person(parsed: ParsedPayload) -> Person | None:
+    if parsed.kind == "signed":
+        return db.session.scalar(select(Person).where(Person.qr_ref == parsed.qr_ref))
+    if parsed.id_number:
+        person = db.session.scalar(select(Person).where(Person.id_number == parsed.id_number))
+        if person is not None:
+            return person
+    if parsed.qid:
+        return db.session.scalar(select(Person).where(Person.qid == parsed.qid))
+    return None
+
+
+# --- the verb --------------------------------------------------------------------------------------
+
+def record_scan(text: str, *, checkpoint: Checkpoint | None = None, location: Location | None = None,
+                method: str, user: User | None = None, device_token: DeviceToken | None = None,
+                now: datetime | None = None) -> ScanResult:
+    """Record one scan at a checkpoint (staff, device) or a location (self check-in); see the module doc."""
+    now = now or now_utc()
+    method = ScanMethod(method).value
+    if checkpoint is None and location is None:
+        raise ValueError("record_scan needs a checkpoint or a location")
+    location = location or checkpoint.location
+    org_id = location.organization_id
+    where = {"checkpoint": checkpoint.id if checkpoint else None, "location": location.id}
+    if checkpoint is not None and not checkpoint.active:
+        reject("checkpoint_inactive", method=method, user=user, device_token=device_token, organization_id=org_id,
+               entity_id=checkpoint.id, **where)
+    organization = db.session.get(Organization, org_id)
+    if not location.active or organization is None or organization.status != "active":
+        reject("revoked_location", method=method, user=user, device_token=device_token, organization_id=org_id,
+               entity_id=location.id, **where)
+    try:
+        parsed = parse_scan_text(text, now=now)
+    except ScanRejected as exc:
+        reject(exc.code, method=method, user=user, device_token=device_token, organization_id=org_id,
+               detail=exc.detail, length=len(text or ""), kid=exc.audit_details.get("kid"), **where)
+    person = _find_person(parsed)
+    if person is None:
+        reject("unknown_person", method=method, user=user, device_token=device_token, organization_id=org_id,
+               signed=parsed.signed, **where)
+    status = health.evaluate(person, now)
+    is_staff = bool(db.session.scalar(select(exists().where(
+        Staff.organization_id == org_id, Staff.person_id == person.id, Staff.active.is_(True)))))
+    exit_scan = checkpoint is not None and checkpoint.direction == Direction.EXIT.value
+    for attempt in range(RETRIES):
+        try:
+            checkin_id, action = (_exit(person, location, now) if exit_scan else
+                                  _enter(person, location, checkpoint, status, parsed, method, user, device_token,
+                                         is_staff, now))
+            db.session.commit()
+            break
+        except IntegrityError:
+            # Another scan of the same person opened the stay first: roll back and extend theirs.
+            db.session.rollback()
+            if attempt == RETRIES - 1:
+                raise
+    return ScanResult(colour=status.colour, reason=status.reason, rule_id=status.rule_id,
+                      rule_version=status.rule_version, name=person.full_name, id_masked=mask_id(person.id_number),
+                      birth_year=person.birth_date.year if person.birth_date else None, checkin_id=checkin_id,
+                      action=action, signed=parsed.signed, staff=is_staff, scanned_at=now,
+                      location=location.name, checkpoint=checkpoint.name if checkpoint else "")
+
+
+def _open_stay(person_id: int, location_id: int) -> tuple[int, datetime] | None:
+    row = db.session.execute(select(CheckIn.id, CheckIn.last_seen_at).where(
+        CheckIn.person_id == person_id, CheckIn.location_id == location_id,
+        CheckIn.checked_out_at.is_(None))).first()
+    return (row.id, row.last_seen_at) if row else None
+
+
+def _enter(person, location, checkpoint, status, parsed, method, user, device_token, is_staff, now):
+    open_stay = _open_stay(person.id, location.id)
+    if open_stay is not None:
+        stay_id, last_seen = open_stay
+        if now - last_seen <= _dedup_window():
+            extended = db.session.execute(
+                update(CheckIn).where(CheckIn.id == stay_id, CheckIn.checked_out_at.is_(None))
+                .values(last_seen_at=now, scan_count=CheckIn.scan_count + 1)
+                .execution_options(synchronize_session=False)).rowcount
+            if extended:
+                return stay_id, "extended"
+        else:
+            # The earlier stay was never closed (no exit scan): it ends now, and a new one starts.
+            db.session.execute(update(CheckIn).where(CheckIn.id == stay_id, CheckIn.checked_out_at.is_(None))
+                               .values(checked_out_at=now, checkout_reason="auto")
+                               .execution_options(synchronize_session=False))
+    checkin = CheckIn(
+        person_id=person.id, organization_id=location.organization_id, location_id=location.id,
+        checkpoint_id=checkpoint.id if checkpoint else None, checked_in_at=now, last_seen_at=now,
+        status_colour=status.colour, status_reason=status.reason[:255], rule_id=status.rule_id,
+        rule_version=status.rule_version, method=method, signed=parsed.signed, is_staff=is_staff, scan_count=1,
+        recorded_by_id=user.id if user is not None else None,
+        device_token_id=device_token.id if device_token is not None else None)
+    db.session.add(checkin)
+    db.session.flush()
+    return checkin.id, "check_in"
+
+
+def _exit(person, location, now):
+    open_stay = _open_stay(person.id, location.id)
+    if open_stay is None:
+        return None, "no_open_stay"
+    db.session.execute(update(CheckIn).where(CheckIn.id == open_stay[0], CheckIn.checked_out_at.is_(None))
+                       .values(checked_out_at=now, last_seen_at=now, checkout_reason="exit")
+                       .execution_options(synchronize_session=False))
+    return open_stay[0], "check_out"
+
+
+def recent_checkins(user: User, checkpoint_ids: list[int], limit: int = 10) -> list[CheckIn]:
+    """The last scans at the given checkpoints, within the user's scope."""
+    from backoffice.auth.scope import scope
+    if not checkpoint_ids:
+        return []
+    stmt = scope(select(CheckIn), user).where(CheckIn.checkpoint_id.in_(checkpoint_ids)) \
+        .order_by(CheckIn.last_seen_at.desc(), CheckIn.id.desc()).limit(limit)
+    return list(db.session.scalars(stmt))

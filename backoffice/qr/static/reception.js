@@ -1,0 +1,188 @@
+// Reception page: keyboard-wedge scanners type the QR text then Enter into the focused input; a photo is decoded
+// on the server; the live camera uses BarcodeDetector where the browser has it. Every POST carries X-CSRFToken.
+(function () {
+  "use strict";
+  var root = document.getElementById("reception");
+  if (!root) { return; }
+  var d = root.dataset;
+  var csrf = document.querySelector('meta[name="csrf-token"]').content;
+  var form = document.getElementById("scan-form");
+  var input = document.getElementById("scan-input");
+  var select = document.getElementById("checkpoint");
+  var photo = document.getElementById("photo");
+  var result = document.getElementById("result");
+  var recentList = document.getElementById("recent");
+  var cameraButton = document.getElementById("camera-button");
+  var cameraBox = document.getElementById("camera-box");
+  var video = document.getElementById("camera");
+  var busy = false, hideTimer = null, stream = null, detector = null;
+
+  if (!form) { return; }
+  try {
+    var saved = window.localStorage.getItem("reception.checkpoint");
+    if (saved && select.querySelector('option[value="' + saved + '"]')) { select.value = saved; }
+  } catch (e) { /* private mode: no storage */ }
+  select.addEventListener("change", function () {
+    try { window.localStorage.setItem("reception.checkpoint", select.value); } catch (e) { /* ignore */ }
+    loadRecent(); focusInput();
+  });
+
+  function focusInput() { if (!busy) { input.focus(); } }
+
+  function beep(ok) {
+    try {
+      var Ctx = window.AudioContext || window.webkitAudioContext;
+      if (!Ctx) { return; }
+      var ctx = beep.ctx || (beep.ctx = new Ctx());
+      var tones = ok ? [880, 1320] : [220, 180, 220];
+      tones.forEach(function (freq, i) {
+        var osc = ctx.createOscillator(), gain = ctx.createGain();
+        osc.frequency.value = freq; osc.type = ok ? "sine" : "square";
+        gain.gain.value = 0.15;
+        osc.connect(gain); gain.connect(ctx.destination);
+        var t = ctx.currentTime + i * 0.16;
+        osc.start(t); osc.stop(t + 0.14);
+      });
+    } catch (e) { /* sound is a courtesy */ }
+  }
+
+  function show(kind, colourText, name, idText, reason, note) {
+    result.className = "rc-result " + kind;
+    result.dataset.colour = kind;
+    document.getElementById("result-colour").textContent = colourText;
+    document.getElementById("result-name").textContent = name || "";
+    document.getElementById("result-id").textContent = idText || "";
+    document.getElementById("result-reason").textContent = reason || "";
+    document.getElementById("result-note").textContent = note || "";
+    result.focus();
+    beep(kind === "green");
+    clearTimeout(hideTimer);
+    hideTimer = setTimeout(hide, 4000);
+  }
+
+  function hide() {
+    clearTimeout(hideTimer);
+    if (result.classList.contains("d-none")) { return; }
+    result.className = "rc-result d-none";
+    busy = false;
+    input.value = "";
+    focusInput();
+  }
+  result.addEventListener("click", hide);
+  result.addEventListener("keydown", function (ev) { ev.preventDefault(); hide(); });
+
+  function showResponse(status, data) {
+    if (data && data.error) {
+      show("rejected", d.msgRejected, "", "", data.error.message, data.error.code);
+      return;
+    }
+    if (status >= 400 || !data) { show("rejected", d.msgRejected, "", "", d.msgNetwork, ""); return; }
+    var notes = [data.staff ? d.msgStaff : d.msgVisitor];
+    if (data.action === "extended") { notes.push(d.msgExtended); }
+    if (data.action === "check_out") { notes.push(d.msgExit); }
+    if (data.action === "no_open_stay") { notes.push(d.msgNoStay); }
+    if (!data.signed) { notes.push(d.msgUnsigned); }
+    var idText = data.id_masked + (data.birth_year ? " · " + data.birth_year : "");
+    show(data.colour, data.colour === "green" ? d.msgGreen : d.msgBlack, data.name, idText, data.reason,
+         notes.join(" · "));
+    loadRecent();
+  }
+
+  function send(url, body, headers) {
+    busy = true;
+    var h = { "X-CSRFToken": csrf, "Accept": "application/json" };
+    Object.keys(headers || {}).forEach(function (k) { h[k] = headers[k]; });
+    return fetch(url, { method: "POST", body: body, headers: h, credentials: "same-origin" })
+      .then(function (response) {
+        return response.json().then(function (data) { showResponse(response.status, data); },
+                                     function () { showResponse(response.status, null); });
+      })
+      .catch(function () { show("rejected", d.msgRejected, "", "", d.msgNetwork, ""); });
+  }
+
+  function scanText(text, method) {
+    if (!text || busy) { return; }
+    send(d.scanUrl, JSON.stringify({ text: text, checkpoint: select.value, method: method || "scanner" }),
+         { "Content-Type": "application/json" });
+  }
+
+  form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    scanText(input.value, "scanner");
+  });
+
+  photo.addEventListener("change", function () {
+    if (!photo.files || !photo.files.length) { return; }
+    var data = new FormData();
+    data.append("image", photo.files[0]);
+    data.append("checkpoint", select.value);
+    photo.value = "";
+    send(d.imageUrl, data, {});
+  });
+
+  // Keep the focus on the input so a hardware scanner's keystrokes always land there.
+  document.addEventListener("click", function (ev) {
+    if (!ev.target.closest("select, button, label, input, a, #result")) { focusInput(); }
+  });
+  window.addEventListener("focus", focusInput);
+
+  // Live camera, where the browser can detect QR codes itself.
+  if ("BarcodeDetector" in window && navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
+    cameraButton.classList.remove("d-none");
+  }
+  function stopCamera() {
+    if (stream) { stream.getTracks().forEach(function (t) { t.stop(); }); stream = null; }
+    cameraBox.classList.add("d-none");
+  }
+  function detectLoop() {
+    if (!stream) { return; }
+    if (busy || video.readyState < 2) { setTimeout(detectLoop, 250); return; }
+    detector.detect(video).then(function (codes) {
+      if (codes.length === 1 && codes[0].rawValue) { scanText(codes[0].rawValue, "camera"); }
+      setTimeout(detectLoop, busy ? 1500 : 200);
+    }, function () { setTimeout(detectLoop, 500); });
+  }
+  cameraButton.addEventListener("click", function () {
+    try { detector = new window.BarcodeDetector({ formats: ["qr_code"] }); } catch (e) { detector = null; }
+    if (!detector) { show("rejected", d.msgRejected, "", "", d.msgCameraNone, ""); return; }
+    navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false }).then(function (s) {
+      stream = s; video.srcObject = s; video.play(); cameraBox.classList.remove("d-none"); detectLoop();
+    }, function () { show("rejected", d.msgRejected, "", "", d.msgCameraNone, ""); });
+  });
+  document.getElementById("camera-close").addEventListener("click", stopCamera);
+
+  function loadRecent() {
+    fetch(d.recentUrl + "?checkpoint=" + encodeURIComponent(select.value),
+          { headers: { "Accept": "application/json" }, credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : { scans: [] }; })
+      .then(function (data) {
+        recentList.textContent = "";
+        data.scans.forEach(function (s) {
+          var li = document.createElement("li");
+          li.className = "list-group-item";
+          li.dataset.colour = s.colour;
+          var left = document.createElement("span");
+          var dot = document.createElement("span");
+          dot.className = "rc-dot " + s.colour; dot.title = s.colour_label;
+          left.appendChild(dot);
+          left.appendChild(document.createTextNode(s.time + " · " + s.name + " · " + s.id_masked +
+            " · " + (s.staff ? d.msgStaff : d.msgVisitor) + (s.scans > 1 ? " ×" + s.scans : "")));
+          li.appendChild(left);
+          if (s.open) {
+            var btn = document.createElement("button");
+            btn.type = "button"; btn.className = "btn btn-sm btn-outline-secondary"; btn.textContent = d.msgCheckout;
+            btn.addEventListener("click", function () {
+              fetch(d.checkoutUrl.replace(/0$/, String(s.id)), { method: "POST", credentials: "same-origin",
+                headers: { "X-CSRFToken": csrf, "Accept": "application/json" } }).then(loadRecent);
+            });
+            li.appendChild(btn);
+          } else {
+            var out = document.createElement("small"); out.textContent = d.msgOut; li.appendChild(out);
+          }
+          recentList.appendChild(li);
+        });
+      }, function () { /* the list refreshes on the next scan */ });
+  }
+  loadRecent();
+  focusInput();
+})();
