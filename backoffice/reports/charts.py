@@ -123,7 +123,7 @@ def levels_chart(figures: list[q.AreaFigures]) -> Figure:
         colour = BOOTSTRAP.get(cat.colours.get(level, ""), "#dee2e6") if level else "#e9ecef"
         ax.barh(names, values, left=left, label=cat.label(level), color=colour, edgecolor="white")
         left = [a + b for a, b in zip(left, values)]
-    ax.set_xlabel(_("Organizations"))
+    ax.set_xlabel(_("Number of organizations"))
     ax.legend(loc="lower right", fontsize=8, frameon=False)
     return fig
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Response, abort, redirect, request, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_admin import BaseView, expose
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -37,7 +37,9 @@ def _date_arg() -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        abort(400, description=_("The date must be written as YYYY-MM-DD."))
+        # The app's 400 page is generic; this one says what to fix.
+        page = render_template("error.html", code=400, message=_("The date must be written as YYYY-MM-DD."))
+        abort(Response(page, 400))
 
 
 def request_scope(district: int | None = None) -> ReportScope:

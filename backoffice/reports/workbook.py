@@ -144,7 +144,7 @@ def _key_figures(summary: Summary, total: q.AreaFigures) -> None:
 
 def _levels_table(summary: Summary, levels: dict, cat: LevelCatalogue, title: str) -> tuple[int, int]:
     rows = [(cat.label(lv), levels[lv]) for lv in cat.ordered(levels)]
-    return summary.table(title, [_("Level"), _("Organizations")], rows)
+    return summary.table(title, [_("Level"), _("Number of organizations")], rows)
 
 
 def _day_table(summary: Summary, series: q.DaySeries) -> tuple[int, int]:
@@ -218,13 +218,13 @@ def write_district_workbook(out: IO[bytes] | str, rs: ReportScope, progress: Pro
     h, last = _levels_table(summary, total.levels, cat, _("Organizations by latest self-assessment level"))
     summary.chart(_pie(_("Organizations by level"), ws, h, last))
     sectors = q.by_sector(rs)
-    h, last = summary.table(_("Organizations by sector"), [_("Sector"), _("Organizations"), _("Self-assessed")],
+    h, last = summary.table(_("Organizations by sector"), [_("Sector"), _("Number of organizations"), _("Self-assessed")],
                             [(sector_label(s), n, a) for s, n, a in sectors])
     summary.chart(_bar(_("Organizations by sector"), ws, h, last, (2, 3), horizontal=True))
     ward_rows = [(w.name, w.organizations, w.assessed, _pct(w.coverage), w.overdue, w.inspected,
                   _pct(w.green_share), w.checkins_7d) for w in wards if w.organizations]
     h, last = summary.table(_("Organizations by ward"),
-                            [_("Ward"), _("Organizations"), _("Self-assessed"), _("Coverage (%)"), _("Overdue"),
+                            [_("Ward"), _("Number of organizations"), _("Self-assessed"), _("Coverage (%)"), _("Overdue"),
                              _("Inspected"), _("Staff green (%)"), _("Check-ins, last %(days)d days",
                                                                      days=RECENT_DAYS)], ward_rows)
     summary.chart(_bar(_("Assessment coverage by ward"), ws, h, last, (2, 3)))
@@ -267,7 +267,7 @@ def write_city_workbook(out: IO[bytes] | str, rs: ReportScope, progress: Progres
     rows = [(f"{d.name}", d.organizations, d.assessed, _pct(d.coverage), d.overdue, d.inspected,
              d.inspections_30d, _pct(d.green_share), d.checkins_30d, d.checkins_7d,
              *[d.levels.get(lv, 0) for lv in levels]) for d in districts]
-    headers = [_("District"), _("Organizations"), _("Self-assessed"), _("Coverage (%)"), _("Overdue"),
+    headers = [_("District"), _("Number of organizations"), _("Self-assessed"), _("Coverage (%)"), _("Overdue"),
                _("Inspected"), _("Inspections, last %(days)d days", days=CHECKIN_DAYS), _("Staff green (%)"),
                _("Check-ins, last %(days)d days", days=CHECKIN_DAYS),
                _("Check-ins, last %(days)d days", days=RECENT_DAYS), *level_names]
@@ -284,7 +284,7 @@ def write_city_workbook(out: IO[bytes] | str, rs: ReportScope, progress: Progres
     lh, llast = _levels_table(summary, total.levels, cat, _("Organizations by latest self-assessment level"))
     summary.chart(_pie(_("Organizations by level"), ws, lh, llast))
     sectors = q.by_sector(rs)
-    summary.table(_("Organizations by sector"), [_("Sector"), _("Organizations"), _("Self-assessed")],
+    summary.table(_("Organizations by sector"), [_("Sector"), _("Number of organizations"), _("Self-assessed")],
                   [(sector_label(s), n, a) for s, n, a in sectors])
     series = q.checkins_per_day(rs)
     progress(1)

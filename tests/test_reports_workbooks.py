@@ -1,0 +1,131 @@
+"""District and city workbooks: opened with openpyxl, their totals compared with the database's own counts."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from backoffice.extensions import db
+from backoffice.models import AuditLog, District
+from tests.conftest import get_user
+from tests.reports_support import FORMULA_NAME, Q1, Q3, block, db_counts, figure, make_report_data, open_workbook
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@pytest.fixture(scope="module")
+def report_data(app):
+    with app.app_context():
+        data = make_report_data()
+        db.session.remove()
+    return data
+
+
+def test_inspector_downloads_the_district_workbook_with_the_database_totals(app, report_data, as_user):
+    response = as_user("inspector.q1").get(f"/admin/reports/district/{Q1}.xlsx")
+    assert response.status_code == 200
+    assert response.mimetype == XLSX
+    wb = open_workbook(response.data)
+    assert wb.sheetnames == ["Tổng hợp", "Tổ chức, doanh nghiệp"]
+    summary, orgs = wb["Tổng hợp"], wb["Tổ chức, doanh nghiệp"]
+    with app.app_context():
+        expected = db_counts(Q1)
+    assert figure(summary, "Tổ chức đang hoạt động") == expected["organizations"]
+    assert figure(summary, "Đã tự đánh giá") == expected["assessed"]
+    assert figure(summary, "Lượt check-in trong 7 ngày qua") == expected["checkins_7d"]
+    assert figure(summary, "Lượt check-in trong 30 ngày qua") == expected["checkins_30d"]
+    days = block(summary, "Lượt check-in theo ngày")
+    assert len(days) == 30 and sum(r[1] for r in days) == expected["checkins_30d"]
+    assert all(r[1] == r[2] + r[3] for r in days)  # total = green + black
+    rows = list(orgs.iter_rows(min_row=2, values_only=True))
+    assert len(rows) == expected["organizations"]
+    assert sum(r[12] for r in rows) == expected["checkins_7d"]
+    # Native charts: pie (levels), bars (sectors, wards, inspections), line (check-ins per day).
+    kinds = sorted(type(c).__name__ for c in summary._charts)
+    assert kinds.count("LineChart") == 1 and "PieChart" in kinds and "BarChart" in kinds
+    assert orgs.freeze_panes == "A2" and orgs.auto_filter.ref == f"A1:M{len(rows) + 1}"
+    assert orgs["A1"].value == "Tổ chức, doanh nghiệp" and orgs["B1"].value == "Mã số thuế"
+
+
+def test_formula_looking_names_stay_text(app, report_data, as_user):
+    wb = open_workbook(as_user("inspector.q1").get(f"/admin/reports/district/{Q1}.xlsx").data)
+    cells = [row[0] for row in wb["Tổ chức, doanh nghiệp"].iter_rows(min_row=2)]
+    evil = [c for c in cells if c.value == FORMULA_NAME]
+    assert len(evil) == 1 and evil[0].data_type == "s"
+    plus = [c for c in cells if str(c.value).startswith("+84 Quán")]
+    assert plus and plus[0].data_type == "s"
+
+
+def test_latest_assessment_wins_and_labels_come_from_the_frozen_set(app, report_data, as_user):
+    wb = open_workbook(as_user("inspector.q1").get(f"/admin/reports/district/{Q1}.xlsx").data)
+    rows = {r[0]: r for r in wb["Tổ chức, doanh nghiệp"].iter_rows(min_row=2, values_only=True)}
+    evil = rows[FORMULA_NAME]
+    assert evil[4] == "An toàn (thử)" and evil[5] == 85.0 and evil[7] == "Không"
+    inspected = rows["+84 Quán Cà Phê Báo Cáo"]
+    assert inspected[4] == "Chưa đánh giá" and inspected[7] == "Có" and inspected[8] == "Không an toàn (thử)"
+    levels = {r[0]: r[1] for r in block(wb["Tổng hợp"], "Tổ chức theo mức độ tự đánh giá gần nhất")}
+    assert levels["An toàn (thử)"] == 1 and "Không an toàn (thử)" not in levels
+
+
+def test_city_workbook_has_a_summary_and_a_sheet_per_district(app, report_data, as_user, ctx):
+    response = as_user("admin").get("/admin/reports/city.xlsx")
+    assert response.status_code == 200
+    wb = open_workbook(response.data)
+    districts = db.session.execute(select(District.code, District.name).order_by(District.code)).all()
+    assert wb.sheetnames == ["Tổng hợp"] + [f"{c} {n}" for c, n in districts]
+    summary = wb["Tổng hợp"]
+    table = block(summary, "Quận/huyện")
+    assert len(table) == 23 and table[-1][0] == "Tổng cộng"  # 22 districts and the total
+    by_name = {r[0]: r for r in table}
+    q1 = db_counts(Q1)
+    assert by_name["Quận 1"][1] == q1["organizations"] and by_name["Quận 1"][9] == q1["checkins_7d"]
+    assert table[-1][1] == sum(r[1] for r in table[:-1]) == figure(summary, "Tổ chức đang hoạt động")
+    for code, name in districts:
+        assert wb[f"{code} {name}"].max_row - 1 == db_counts(code)["organizations"]
+    assert len(summary._charts) >= 4
+
+
+def test_inspector_cannot_get_another_districts_workbook(app, report_data, as_user):
+    browser = as_user("inspector.q1")
+    assert browser.get(f"/admin/reports/district/{Q3}.xlsx").status_code == 404
+    assert browser.get("/admin/reports/district/99999.xlsx").status_code == 404
+    assert browser.get(f"/admin/reports/?district={Q3}").status_code == 404
+    # The "city" workbook of an inspector holds its own districts only.
+    wb = open_workbook(browser.get("/admin/reports/city.xlsx").data)
+    assert wb.sheetnames == ["Tổng hợp", "760 Quận 1"]
+
+
+def test_roles_without_reports_are_refused(app, as_user):
+    for username in ("ward.bennghe", "org1.admin", "org1.staff"):
+        browser = as_user(username)
+        assert browser.get("/admin/reports/").status_code == 403, username
+        assert browser.get(f"/admin/reports/district/{Q1}.xlsx").status_code == 403, username
+
+
+def test_department_sees_only_its_sector(app, report_data, ctx):
+    from backoffice.auth import service as accounts
+    from backoffice.reports import service
+    name = "dept.food.rpt"
+    user = get_user(name) or accounts.create_user(name, "department-password-2021", "inspector",
+                                                  district_codes=[Q1, Q3], sector="food_service")
+    db.session.commit()
+    report = service.build_city_report(user)
+    wb = open_workbook(report.data)
+    assert wb.sheetnames == ["Tổng hợp", "760 Quận 1", "770 Quận 3"]
+    sectors = {r[2] for r in wb["760 Quận 1"].iter_rows(min_row=2, values_only=True)}
+    assert sectors == {"Dịch vụ ăn uống"}
+    with pytest.raises(service.ReportNotFound):
+        service.build_district_report(user, Q1, sector="enterprise")
+
+
+def test_reports_are_audited(app, report_data, as_user, ctx):
+    before = db.session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "report.district"))
+    assert as_user("inspector.q1").get(f"/admin/reports/district/{Q1}.xlsx").status_code == 200
+    db.session.expire_all()
+    after = db.session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "report.district"))
+    assert after == before + 1
+
+
+def test_bad_date_is_a_clear_400(as_user):
+    response = as_user("inspector.q1").get(f"/admin/reports/district/{Q1}.xlsx?date=31-12-2021")
+    assert response.status_code == 400
+    assert "NNNN-TT-NN" in response.get_data(as_text=True)
