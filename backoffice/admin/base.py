@@ -17,6 +17,8 @@ from datetime import date, datetime
 from typing import Any, ClassVar
 
 from flask import abort, redirect, request, url_for
+from flask_admin.actions import action
+from flask_admin.babel import lazy_gettext as admin_lazy_gettext
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.filters import FilterConverter
@@ -74,7 +76,19 @@ class ScopedAjaxLoader(QueryAjaxModelLoader):
 
     def get_one(self, pk):
         primary = sa_inspect(self.model).primary_key[0]
-        return self.get_query().filter(primary == pk).one_or_none()
+        # The id comes from the form as text; PostgreSQL refuses integer = varchar, so type it first.
+        key = _typed_key(primary, pk)
+        if key is None:
+            return None
+        return self.get_query().filter(primary == key).one_or_none()
+
+
+def _typed_key(primary, value: Any) -> Any | None:
+    """`value` converted to the primary key's Python type, or None when it cannot be one."""
+    try:
+        return primary.type.python_type(value)
+    except (TypeError, ValueError):
+        return None
 
 
 class ScopedModelView(ModelView):
@@ -164,6 +178,15 @@ class ScopedModelView(ModelView):
         if record is None:
             abort(404)
         return record
+
+    @action("delete", admin_lazy_gettext("Delete"),
+            admin_lazy_gettext("Are you sure you want to delete selected records?"))
+    def action_delete(self, ids):
+        # Bulk ids arrive as text; typed keys keep PostgreSQL from refusing `integer IN (varchar…)`.
+        # The query is still get_query(), so ids outside the scope match nothing.
+        primary = sa_inspect(self.model).primary_key[0]
+        keys = [k for k in (_typed_key(primary, i) for i in ids) if k is not None]
+        return super().action_delete(keys)
 
     def _create_ajax_loader(self, name: str, options: dict):
         attr = getattr(self.model, name)
