@@ -1,0 +1,158 @@
+"""Organizations, imported by the city and by district inspectors (only within their districts)."""
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import case, select
+
+from backoffice.auth.scope import scope, scope_clause
+from backoffice.domain import SECTOR_LABELS, OrgStatus, Role, Sector
+from backoffice.extensions import db
+from backoffice.geo.resolve import UnitError, UnitResolver
+from backoffice.imports import columns as c
+from backoffice.imports.kinds import NEW, UNCHANGED, UPDATE, Kind, Outcome, diff, upsert
+from backoffice.models import District, Organization
+
+# The dropdown of the template offers these Vietnamese labels; codes, English labels and common words work too.
+SECTOR_VI = {
+    Sector.ENTERPRISE: "Doanh nghiệp, cơ sở sản xuất", Sector.OFFICE: "Văn phòng, cơ quan",
+    Sector.SUPERMARKET: "Siêu thị, trung tâm thương mại, cửa hàng tiện lợi", Sector.MARKET: "Chợ truyền thống",
+    Sector.FOOD_SERVICE: "Dịch vụ ăn uống", Sector.SCHOOL: "Trường học", Sector.OTHER: "Khác",
+}
+_SECTOR_WORDS = {
+    Sector.ENTERPRISE: ["doanh nghiep", "co so san xuat", "san xuat", "nha may", "xi nghiep", "enterprise",
+                        "production site", "factory", "enterprise production site"],
+    Sector.OFFICE: ["van phong", "co quan", "office", "agency", "office agency"],
+    Sector.SUPERMARKET: ["sieu thi", "trung tam thuong mai", "cua hang tien loi", "sieu thi mini", "supermarket",
+                         "mall", "convenience store", "supermarket mall convenience store"],
+    Sector.MARKET: ["cho", "cho truyen thong", "cho dau moi", "market", "traditional market"],
+    Sector.FOOD_SERVICE: ["nha hang", "an uong", "quan an", "food service", "restaurant", "ca phe"],
+    Sector.SCHOOL: ["truong hoc", "truong", "co so giao duc", "school"],
+    Sector.OTHER: ["khac", "other"],
+}
+SECTOR_OPTIONS = {str(s): s.value for s in Sector} | {label: s.value for s, label in SECTOR_VI.items()} | \
+    {word: s.value for s, words in _SECTOR_WORDS.items() for word in words}
+
+COLUMNS = [
+    c.Column("name", "Tên doanh nghiệp", "Organization name (required)",
+             ("Tên đơn vị", "Tên tổ chức", "Tên cơ sở", "Tên công ty", "Tên", "Name", "Organization name",
+              "Organization", "Company"), required=True, example="Công ty TNHH Thương mại Sài Gòn Xanh", width=36),
+    c.Column("tax_code", "Mã số thuế", "Tax code: 10 digits, -001…-999 for a branch (required)",
+             ("MST", "Mã số doanh nghiệp", "Tax code", "Tax ID"), required=True, parse=c.tax_code,
+             example="0100047516", width=16),
+    c.Column("address", "Địa chỉ", "Street address", ("Địa chỉ trụ sở", "Address"), parse=c.text_of(255),
+             example="12 Nguyễn Huệ", width=30),
+    c.Column("district", "Quận/Huyện", "District, e.g. Quận 1, Q.1, TP. Thủ Đức (required)",
+             ("Quận", "Huyện", "Quận huyện TP", "District"), required=True, example="Quận 1", width=20),
+    c.Column("ward", "Phường/Xã", "Ward, e.g. Phường Bến Nghé, P.2, TT Củ Chi (required)",
+             ("Phường", "Xã", "Phường xã thị trấn", "Ward"), required=True, example="Phường Bến Nghé", width=22),
+    c.Column("sector", "Ngành", "Sector, from the list", ("Lĩnh vực", "Ngành nghề", "Loại hình", "Sector"),
+             parse=c.choice(SECTOR_OPTIONS, lambda v: _("\"%(value)s\" is not a sector of the list.", value=v)),
+             example=SECTOR_VI[Sector.FOOD_SERVICE], width=28),
+    c.Column("contact_name", "Người liên hệ", "Contact person",
+             ("Họ tên người liên hệ", "Người đại diện", "Contact", "Contact person"), parse=c.text_of(128),
+             example="Nguyễn Văn An", width=22),
+    c.Column("phone", "Số điện thoại", "Phone: mobile or landline, 0… or +84…",
+             ("SĐT", "Điện thoại", "Số ĐT", "ĐT", "Phone", "Tel", "Telephone"), parse=c.phone,
+             example="0903123456", width=16),
+    c.Column("email", "Email", "E-mail address", ("E-mail", "Thư điện tử", "Địa chỉ email", "Địa chỉ e-mail"),
+             parse=c.email, example="lienhe@example.vn", width=26),
+    c.Column("workers_on_site", "Số lao động", "Workers on site: a whole number above 0",
+             ("Số người lao động", "Số công nhân", "Lao động", "Số lượng lao động", "Workers", "Workers on site"),
+             parse=c.positive_int, example=25, width=12),
+]
+
+FIELDS = {"name": _l("Name"), "address": _l("Address"), "district_code": _l("District"), "ward_code": _l("Ward"),
+          "sector": _l("Sector"), "contact_name": _l("Contact person"), "phone": _l("Phone"),
+          "email": _l("E-mail"), "workers_on_site": _l("Workers on site")}
+
+
+class OrganizationsKind(Kind):
+    name = "organizations"
+    title = _l("Organizations")
+    roles = frozenset({Role.CITY_ADMIN.value, Role.INSPECTOR.value})
+    key = "tax_code"
+    columns = COLUMNS
+
+    def __init__(self, user: Any):
+        super().__init__(user)
+        self.units = UnitResolver.from_database()
+        # Districts the user may put organizations in: the same scope rule as every read of districts.
+        self.allowed = set(db.session.scalars(scope(select(District.code), user, District)))
+        self.sector = user.sector if user.role == Role.INSPECTOR else None
+
+    def record_scope(self) -> dict[str, int | None]:
+        single = next(iter(self.allowed)) if self.user.role == Role.INSPECTOR and len(self.allowed) == 1 else None
+        return {"organization_id": None, "ward_code": None, "district_code": single}
+
+    def check(self, values: dict[str, Any]) -> list[tuple[str, str]]:
+        issues = []
+        district_text, ward_text = values.pop("district", None), values.pop("ward", None)
+        district = None
+        if district_text is not None:
+            try:
+                district = self.units.district(district_text)
+            except UnitError as exc:
+                issues.append(("district", str(exc)))
+        if district is not None and district.code not in self.allowed:
+            issues.append(("district", _("%(district)s is outside your districts; this import may only add or "
+                                         "change organizations of %(yours)s.", district=district.name,
+                                         yours=", ".join(sorted(self.units.districts[d].name
+                                                                for d in self.allowed)))))
+            district = None
+        if district is not None:
+            values["district_code"] = district.code
+            if ward_text is not None:
+                try:
+                    values["ward_code"] = self.units.ward(ward_text, district.code).code
+                except UnitError as exc:
+                    issues.append(("ward", str(exc)))
+        if self.sector:
+            values.setdefault("sector", self.sector)
+            if values["sector"] != self.sector:
+                issues.append(("sector", _("Your account covers the sector %(sector)s only.",
+                                           sector=SECTOR_LABELS[Sector(self.sector)])))
+        return issues
+
+    def existing(self, keys: list[Any]) -> dict[Any, dict[str, Any]]:
+        visible = case((scope_clause(Organization, self.user), 1), else_=0).label("_visible")
+        stmt = select(Organization.id, Organization.tax_code, *(getattr(Organization, f) for f in FIELDS),
+                      visible).where(Organization.tax_code.in_(keys))
+        return {row.tax_code: row._asdict() for row in db.session.execute(stmt)}
+
+    def show(self, name: str, value: Any) -> str:
+        if value is None:
+            return ""
+        if name == "district_code":
+            return self.units.districts[value].name
+        if name == "ward_code":
+            return self.units.wards[value].name
+        if name == "sector":
+            return str(SECTOR_LABELS[Sector(value)])
+        return str(value)
+
+    def compare(self, values: dict[str, Any], current: dict[str, Any] | None) -> Outcome:
+        if current is None:
+            return Outcome(NEW, {}, [])
+        if not current["_visible"]:
+            return Outcome(NEW, {}, [("tax_code", _("This tax code belongs to an organization outside your scope; "
+                                                     "this import cannot change it."))])
+        changes = diff(values, current, FIELDS, self.show)
+        return Outcome(UPDATE if changes else UNCHANGED, changes, [])
+
+    def write(self, rows, now) -> list[Any]:
+        table, records, created = Organization.__table__, [], []
+        for values, current in rows:
+            record = {f: (current or {}).get(f) for f in FIELDS}
+            if current is None:
+                record.update(sector=Sector.OTHER.value, address="", contact_name="")
+                created.append(values["tax_code"])
+            record.update({k: v for k, v in values.items() if k in FIELDS})
+            record.update(tax_code=values["tax_code"], status=OrgStatus.ACTIVE.value,
+                          qr_token=secrets.token_urlsafe(16), created_at=now, updated_at=now)
+            records.append(record)
+        upsert(table, records, ["tax_code"], [*FIELDS, "updated_at"])
+        return created

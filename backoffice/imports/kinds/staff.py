@@ -1,0 +1,81 @@
+"""An organization's staff list, imported by its organization admin; matched by ID number within the
+organization, and linked to the resident registry when the ID number is known there."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from backoffice.auth.scope import scope
+from backoffice.domain import Role
+from backoffice.extensions import db
+from backoffice.imports import columns as c
+from backoffice.imports.kinds import NEW, UNCHANGED, UPDATE, Kind, Outcome, diff, upsert
+from backoffice.models import Person, Staff
+
+COLUMNS = [
+    c.Column("full_name", "Họ và tên", "Full name (required)",
+             ("Họ tên", "Tên nhân viên", "Họ tên nhân viên", "Tên người lao động", "Full name", "Name"),
+             required=True, parse=c.text_of(128), example="Trần Thị Bình", width=28),
+    c.Column("id_number", "Số CCCD/CMND", "Citizen ID (12 digits), ID card (9 digits) or passport (required)",
+             ("CCCD", "CMND", "Số CCCD", "Số CMND", "CCCD/CMND/Hộ chiếu", "Số giấy tờ", "Số định danh", "ID number",
+              "ID"), required=True, parse=lambda v: c.id_number(v)[0], example="079190000002", width=18),
+    c.Column("phone", "Số điện thoại", "Phone: mobile or landline, 0… or +84…",
+             ("SĐT", "Điện thoại", "Số ĐT", "Phone"), parse=c.phone, example="0903123456", width=16),
+    c.Column("position", "Chức vụ", "Position or department", ("Vị trí", "Bộ phận", "Chức danh", "Position",
+                                                               "Job title"), parse=c.text_of(128),
+             example="Nhân viên", width=18),
+]
+
+FIELDS = {"full_name": _l("Full name"), "phone": _l("Phone"), "position": _l("Position")}
+
+
+class StaffKind(Kind):
+    name = "staff"
+    title = _l("Staff")
+    roles = frozenset({Role.ORG_ADMIN.value})
+    key = "id_number"
+    columns = COLUMNS
+
+    def __init__(self, user: Any):
+        super().__init__(user)
+        self.organization_id = user.organization_id
+
+    def record_scope(self) -> dict[str, int | None]:
+        return {"organization_id": self.organization_id, "ward_code": None, "district_code": None}
+
+    def existing(self, keys: list[Any]) -> dict[Any, dict[str, Any]]:
+        stmt = scope(select(Staff.id, Staff.id_number, Staff.person_id, *(getattr(Staff, f) for f in FIELDS)),
+                     self.user, Staff).where(Staff.organization_id == self.organization_id,
+                                             Staff.id_number.in_(keys))
+        return {row.id_number: row._asdict() | {"_visible": 1} for row in db.session.execute(stmt)}
+
+    def compare(self, values: dict[str, Any], current: dict[str, Any] | None) -> Outcome:
+        if current is None:
+            return Outcome(NEW, {}, [])
+        changes = diff(values, current, FIELDS)
+        return Outcome(UPDATE if changes else UNCHANGED, changes, [])
+
+    def write(self, rows, now) -> list[Any]:
+        keys = [values["id_number"] for values, _ in rows]
+        # Link to the registry by ID number. Only the id is read: nothing about the person is shown, and a
+        # person already linked to another staff row of this organization is not linked twice.
+        persons = dict(db.session.execute(select(Person.id_number, Person.id).where(Person.id_number.in_(keys))))
+        taken = set(db.session.scalars(select(Staff.person_id).where(
+            Staff.organization_id == self.organization_id, Staff.person_id.in_(list(persons.values())),
+            Staff.id_number.not_in(keys) | Staff.id_number.is_(None))))
+        records, created = [], []
+        for values, current in rows:
+            record = {f: (current or {}).get(f) for f in FIELDS}
+            if current is None:
+                record["position"] = ""
+                created.append(values["id_number"])
+            record.update({k: v for k, v in values.items() if k in FIELDS})
+            person_id = (current or {}).get("person_id") or persons.get(values["id_number"])
+            record.update(organization_id=self.organization_id, id_number=values["id_number"],
+                          person_id=None if person_id in taken else person_id, active=True,
+                          created_at=now, updated_at=now)
+            records.append(record)
+        upsert(Staff.__table__, records, ["organization_id", "id_number"], [*FIELDS, "person_id", "updated_at"])
+        return created

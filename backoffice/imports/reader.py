@@ -1,0 +1,204 @@
+"""Opening an uploaded spreadsheet safely, and reading its rows.
+
+Nothing parses the file before it passed, in order: the extension (.xlsx or .csv), the magic bytes, the size
+limit, and for .xlsx a zip-bomb check on the central directory (member count, declared uncompressed total,
+compression ratio). Python's zipfile never inflates a member beyond its declared size, so checking the declared
+sizes bounds the real work. openpyxl then reads with defusedxml (installed, so openpyxl uses it for every XML
+part), in read-only mode with `data_only=False` so formula cells are seen as formulas, and `reset_dimensions()`
+because the stored dimension of a sheet is whatever the writing program claimed.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import unicodedata
+import zipfile
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any, Iterator
+
+from flask_babel import gettext as _
+from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
+
+import defusedxml  # noqa: F401  (openpyxl switches to defusedxml when it is importable; fail loudly if not)
+
+
+class FileRejected(ValueError):
+    """The file cannot be imported at all; the message says why, in the user's language."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = 20 * 1024 * 1024
+    max_uncompressed: int = 400 * 1024 * 1024
+    max_ratio: int = 150  # per member larger than 1 MB; sheet XML compresses 10-30×, bombs 1000×
+    max_members: int = 2000
+    max_rows: int = 200_000
+
+
+XLSX_MAGIC = b"PK\x03\x04"
+
+
+def check_file(path: Path, filename: str, limits: Limits) -> str:
+    """Refuse what is not a reasonable .xlsx or .csv; returns "xlsx" or "csv"."""
+    suffix = Path(filename).suffix.lower()
+    if suffix not in (".xlsx", ".csv"):
+        raise FileRejected(_("Only Excel workbooks (.xlsx) and CSV files (.csv) can be imported."))
+    size = path.stat().st_size
+    if size == 0:
+        raise FileRejected(_("The file is empty."))
+    if size > limits.max_bytes:
+        raise FileRejected(_("The file is %(size)d MB; the limit is %(limit)d MB.", size=size // 2**20 + 1,
+                             limit=limits.max_bytes // 2**20))
+    with path.open("rb") as handle:
+        head = handle.read(8192)
+    if suffix == ".xlsx":
+        if not head.startswith(XLSX_MAGIC):
+            raise FileRejected(_("This file is not an Excel workbook (.xlsx), whatever its name says. "
+                                 "Old .xls files must be saved as .xlsx first."))
+        _check_zip(path, limits)
+        return "xlsx"
+    if b"\x00" in head or head.startswith(XLSX_MAGIC) or head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise FileRejected(_("This file is not a CSV text file, whatever its name says."))
+    return "csv"
+
+
+def _check_zip(path: Path, limits: Limits) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError):
+        raise FileRejected(_("The workbook is damaged and cannot be opened.")) from None
+    names = {m.filename for m in members}
+    if "[Content_Types].xml" not in names or not any(n.startswith("xl/") for n in names):
+        raise FileRejected(_("This file is not an Excel workbook (.xlsx), whatever its name says. "
+                             "Old .xls files must be saved as .xlsx first."))
+    total = sum(m.file_size for m in members)
+    too_packed = any(m.file_size > 2**20 and m.file_size > limits.max_ratio * max(m.compress_size, 1)
+                     for m in members)
+    if len(members) > limits.max_members or total > limits.max_uncompressed or too_packed:
+        raise FileRejected(_("The workbook unpacks to far more data than a spreadsheet of its size should "
+                             "(a possible \"zip bomb\"); it was not opened."))
+
+
+@dataclass
+class Row:
+    number: int  # the row number the spreadsheet shows
+    values: list[Any]
+    formulas: set[int]  # 0-based column indexes holding formulas
+
+
+class Table:
+    """Rows of one sheet (or a CSV file) as the user sees them."""
+
+    def __init__(self, kind: str, sheet_name: str, rows: Iterator[Row], estimated_rows: int | None,
+                 closer=None):
+        self.kind, self.sheet_name, self._rows = kind, sheet_name, rows
+        self.estimated_rows = estimated_rows
+        self._closer = closer
+
+    def __iter__(self) -> Iterator[Row]:
+        return self._rows
+
+    def close(self) -> None:
+        if self._closer:
+            self._closer()
+
+
+def open_table(path: Path, filename: str, limits: Limits, pick_sheet=None) -> Table:
+    """Check, open and return the rows of the sheet `pick_sheet(first_rows_by_sheet)` chooses (default: first)."""
+    kind = check_file(path, filename, limits)
+    if kind == "csv":
+        return Table("csv", Path(filename).name, _csv_rows(path, limits), None)
+    handle = path.open("rb")  # a file object: openpyxl would judge a path by its (staging) extension
+    try:
+        workbook = load_workbook(handle, read_only=True, data_only=False)
+    except Exception:  # openpyxl raises many types for broken parts; none of them is the user's to read
+        handle.close()
+        raise FileRejected(_("The workbook is damaged and cannot be opened.")) from None
+
+    def close() -> None:
+        workbook.close()
+        handle.close()
+
+    sheets = [ws for ws in workbook.worksheets if getattr(ws, "sheet_state", "visible") == "visible"
+              and hasattr(ws, "iter_rows")]
+    if not sheets:
+        close()
+        raise FileRejected(_("The workbook has no worksheet."))
+    chosen = sheets[0]
+    if pick_sheet and len(sheets) > 1:
+        heads = {ws.title: [_values(r) for r in ws.iter_rows(max_row=10)] for ws in sheets[:5]}
+        title = pick_sheet(heads)
+        chosen = next((ws for ws in sheets if ws.title == title), chosen)
+    estimated = chosen.max_row if chosen.max_row and chosen.max_row > 1 else None
+    chosen.reset_dimensions()
+    return Table("xlsx", chosen.title, _xlsx_rows(chosen, limits), estimated, close)
+
+
+def _values(cells) -> list[Any]:
+    return [getattr(c, "value", None) for c in cells]
+
+
+def _xlsx_rows(ws, limits: Limits) -> Iterator[Row]:
+    data_rows = 0
+    for number, cells in enumerate(ws.iter_rows(), start=1):
+        values, formulas = [], set()
+        for index, cell in enumerate(cells):
+            value = getattr(cell, "value", None)
+            if getattr(cell, "data_type", None) == "f":
+                formulas.add(index)
+            elif isinstance(value, str):
+                value = unicodedata.normalize("NFC", value)
+            values.append(value)
+        if any(v is not None and v != "" for v in values):
+            data_rows += 1
+            if data_rows > limits.max_rows + 10:  # + the title and header rows
+                raise FileRejected(_("The file has more than %(n)d rows; split it into smaller files.",
+                                     n=limits.max_rows))
+        yield Row(number, values, formulas)
+
+
+def _decode(data: bytes) -> str:
+    for encoding in ("utf-8-sig", "cp1258"):  # Excel's "CSV UTF-8", then Vietnamese Windows
+        try:
+            return unicodedata.normalize("NFC", data.decode(encoding))
+        except UnicodeDecodeError:
+            continue
+    raise FileRejected(_("The CSV file is neither UTF-8 nor Windows-1258 text."))
+
+
+def _csv_rows(path: Path, limits: Limits) -> Iterator[Row]:
+    text = _decode(path.read_bytes())
+    try:
+        dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    data_rows = 0
+    for number, values in enumerate(csv.reader(io.StringIO(text), dialect), start=1):
+        if any(v.strip() for v in values):
+            data_rows += 1
+            if data_rows > limits.max_rows + 10:
+                raise FileRejected(_("The file has more than %(n)d rows; split it into smaller files.",
+                                     n=limits.max_rows))
+        # A CSV has no formulas: text starting with "=" is text, and the exports keep it inert.
+        yield Row(number, [v if v.strip() else None for v in values], set())
+
+
+def column_letter(index: int) -> str:
+    return get_column_letter(index + 1)
+
+
+def cell_text(value: Any) -> str:
+    """A cell as it reads in the error report and the preview."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%d/%m/%Y %H:%M") if value.time() != time() else value.strftime("%d/%m/%Y")
+    if isinstance(value, date):
+        return value.strftime("%d/%m/%Y")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

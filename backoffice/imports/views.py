@@ -1,0 +1,187 @@
+"""The import wizard in the admin: upload → preview → confirm → result, the template, the error report, the
+one-time password sheet and the history. Thin: every step is an operation of `service`."""
+from __future__ import annotations
+
+from flask import abort, current_app, flash, jsonify, redirect, request, url_for
+from flask_admin import BaseView, expose
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, RadioField
+
+from backoffice import exports
+from backoffice.auth.permissions import deny
+from backoffice.extensions import db
+from backoffice.imports import jobs, service, staging, template
+from backoffice.imports.kinds import kinds
+
+PAGE = 100
+STATUSES = ("new", "update", "unchanged", "error")
+
+
+class UploadForm(FlaskForm):
+    file = FileField(_l("Excel (.xlsx) or CSV file"), validators=[FileRequired(_l("Choose a file."))])
+
+
+class ConfirmForm(FlaskForm):
+    mode = RadioField(_l("Rows with errors"), default="block",
+                      choices=[("block", _l("Block the import: import nothing while any row has an error")),
+                               ("skip", _l("Skip them: import the valid rows only"))])
+    create_accounts = BooleanField(_l("Create an administrator account for each new organization "
+                                      "(one-time passwords in a sheet to download once)"))
+
+
+class PlainForm(FlaskForm):
+    """A button: only the CSRF token."""
+
+
+class ImportView(BaseView):
+    """One wizard per kind; the menu shows it to the roles that may run that kind."""
+
+    kind_name = "organizations"
+
+    @property
+    def kind(self):
+        return kinds()[self.kind_name]
+
+    def is_accessible(self) -> bool:
+        return current_user.is_authenticated and current_user.role in self.kind.roles
+
+    def inaccessible_callback(self, name, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path))
+        deny(f"{self.endpoint}.access")
+
+    def _record(self, record_id: int):
+        record = service.get(record_id, current_user)
+        if record is None or record.kind != self.kind_name:
+            abort(404)
+        return record
+
+    def _background(self, work, record) -> None:
+        jobs.start(current_app._get_current_object(), work, record.id, current_user.id, str(get_locale()))
+
+    # --- upload and history ------------------------------------------------------------------------------
+    @expose("/")
+    def index(self):
+        page = max(request.args.get("page", 1, type=int), 1)
+        records, total = service.history(current_user, self.kind_name, page)
+        return self.render("imports/index.html", form=UploadForm(), records=records, total=total, page=page,
+                           pages=max((total + 19) // 20, 1), kind=self.kind, state_of=service.effective_state)
+
+    @expose("/upload", methods=["POST"])
+    def upload(self):
+        form = UploadForm()
+        if not form.validate_on_submit():
+            for error in form.file.errors:
+                flash(str(error), "error")
+            return redirect(url_for(".index"))
+        upload = form.file.data
+        try:
+            record = service.receive(current_user, self.kind_name, upload.stream, upload.filename or "")
+        except service.ImportRefused as exc:
+            flash(str(exc), "error")
+            return redirect(url_for(".index"))
+        if record.options["size"] > service.setting("IMPORT_SYNC_BYTES", 1 << 20):
+            self._background(service.run_preview, record)
+        else:
+            service.run_preview(record, current_user)
+        return redirect(url_for(".show", record_id=record.id))
+
+    @expose("/template.xlsx")
+    def template(self):
+        data = template.build(self.kind)
+        return exports.download(data, f"mau-nhap-{self.kind_name}.xlsx", exports.XLSX_MIMETYPE)
+
+    # --- one import ------------------------------------------------------------------------------------------
+    @expose("/<int:record_id>/")
+    def show(self, record_id: int):
+        record = self._record(record_id)
+        state = service.effective_state(record)
+        context = {"record": record, "state": state, "kind": self.kind, "progress": service.progress_of(record),
+                   "mine": record.created_by_id == current_user.id, "plain": PlainForm()}
+        if state == service.PREVIEWED and staging.exists(record.options["token"]):
+            status = request.args.get("status") if request.args.get("status") in STATUSES else None
+            page = max(request.args.get("page", 1, type=int), 1)
+            rows, matching = staging.page(record.options["token"], status, (page - 1) * PAGE, PAGE)
+            context.update(rows=rows, matching=matching, status=status, page=page,
+                           pages=max((matching + PAGE - 1) // PAGE, 1), form=ConfirmForm())
+        return self.render("imports/show.html", **context)
+
+    @expose("/<int:record_id>/progress.json")
+    def progress(self, record_id: int):
+        return jsonify(service.progress_of(self._record(record_id)))
+
+    @expose("/<int:record_id>/confirm", methods=["POST"])
+    def confirm(self, record_id: int):
+        record = self._record(record_id)
+        form = ConfirmForm()
+        if not form.validate_on_submit():
+            abort(400)
+        try:
+            record = service.confirm(record, current_user, skip_errors=form.mode.data == "skip",
+                                     create_accounts=bool(form.create_accounts.data))
+        except PermissionError:
+            deny("imports.confirm.not_creator")
+        except service.ImportRefused as exc:
+            flash(str(exc), "error")
+            return redirect(url_for(".show", record_id=record_id))
+        counts = record.counts
+        rows = counts.get("new", 0) + counts.get("update", 0)
+        if rows > service.setting("IMPORT_SYNC_ROWS", 5000) or (form.create_accounts.data and counts.get("new", 0)
+                                                                > 10):
+            self._background(service.run_apply, record)
+        else:
+            service.run_apply(record, current_user)
+        return redirect(url_for(".show", record_id=record_id))
+
+    @expose("/<int:record_id>/cancel", methods=["POST"])
+    def cancel(self, record_id: int):
+        record = self._record(record_id)
+        if not PlainForm().validate_on_submit():
+            abort(400)
+        try:
+            service.cancel(record, current_user)
+        except PermissionError:
+            deny("imports.cancel.not_creator")
+        except service.ImportRefused as exc:
+            flash(str(exc), "error")
+        return redirect(url_for(".show", record_id=record_id))
+
+    @expose("/<int:record_id>/errors.xlsx")
+    def errors(self, record_id: int):
+        record = self._record(record_id)
+        data = db.session.get(type(record), record.id).error_report
+        if not data:
+            abort(404)
+        return exports.download(data, f"loi-nhap-{record.id}.xlsx", exports.XLSX_MIMETYPE)
+
+    @expose("/<int:record_id>/credentials.xlsx", methods=["POST"])
+    def credentials(self, record_id: int):
+        # POST, not a link: a prefetching browser or a link scanner must not consume the only download.
+        record = self._record(record_id)
+        if not PlainForm().validate_on_submit():
+            abort(400)
+        try:
+            data = service.take_credentials(record, current_user)
+        except PermissionError:
+            deny("imports.credentials.not_creator")
+        if data is None:
+            flash(_("The one-time passwords have already been downloaded; they are no longer stored."), "error")
+            return redirect(url_for(".show", record_id=record_id))
+        return exports.download(data, f"tai-khoan-{record.id}.xlsx", exports.XLSX_MIMETYPE)
+
+
+class OrganizationImportView(ImportView):
+    kind_name = "organizations"
+
+
+class StaffImportView(ImportView):
+    kind_name = "staff"
+
+
+class ResidentImportView(ImportView):
+    kind_name = "residents"
