@@ -6,11 +6,11 @@ both sides (default 30 minutes), is a *contact*. The overlap is one SQL query: t
 table of bounds, joined to `checkins` on the location and the time range, served by the (location_id,
 checked_in_at) index.
 
-How long a stay lasts: until its check-out; an open stay until its last scan or `AUTO_CHECKOUT_HOURS` after
-the check-in, whichever is later (what automatic check-out will record); and never longer than
-`MAX_STAY_HOURS` (a forgotten check-out must not make someone a contact of everyone for days). That cap is
-what makes the lower bound of the range scan exact: a stay that began more than MAX_STAY_HOURS before a visit
-cannot overlap it.
+How long a stay lasts: until its check-out; an open stay until `BACKOFFICE_AUTO_CHECKOUT_HOURS` after its last
+scan (what automatic check-out, `qr.checkins.auto_checkout`, will record); and never longer than
+`BACKOFFICE_TRACE_MAX_STAY_HOURS` (a forgotten check-out must not make someone a contact of everyone for days).
+That cap is what makes the lower bound of the range scan exact: a stay that began more than the cap before a
+visit cannot overlap it.
 
 Only inspectors (cases of residents of their districts) and city admins trace; every case opened, run,
 read and exported is in the audit log. The organizations visited get a `TraceAlert` that names the location
@@ -58,7 +58,7 @@ def _setting(name: str, default: float) -> float:
 
 
 def auto_checkout() -> timedelta:
-    return timedelta(hours=_setting("BACKOFFICE_AUTO_CHECKOUT_HOURS", 12))
+    return timedelta(hours=_setting("BACKOFFICE_AUTO_CHECKOUT_HOURS", 8))  # qr.checkins' default
 
 
 def max_stay() -> timedelta:
@@ -68,7 +68,7 @@ def max_stay() -> timedelta:
 
 def stay_end(checked_in_at: datetime, last_seen_at: datetime | None, checked_out_at: datetime | None) -> datetime:
     """When a stay is taken to end (see the module docstring); the SQL below encodes the same rule."""
-    end = checked_out_at or max(last_seen_at or checked_in_at, checked_in_at + auto_checkout())
+    end = checked_out_at or (last_seen_at or checked_in_at) + auto_checkout()
     return min(end, checked_in_at + max_stay())
 
 
@@ -147,7 +147,7 @@ def overlap_query(visits: list[Visit], margin: timedelta, exclude_person: int):
                    literal(v.location_id, Integer()).label("location_id"),
                    literal(v.start - margin, ts).label("lo"), literal(v.end + margin, ts).label("hi"),
                    literal(v.start - margin - cap, ts).label("lo_cap"),
-                   literal(v.start - margin - auto, ts).label("lo_auto")) for v in visits]
+                   literal(v.start - margin - auto, ts).label("lo_seen")) for v in visits]
     bounds = (rows[0] if len(rows) == 1 else union_all(*rows)).cte("visit_bounds")
     c = CheckIn
     return (
@@ -158,8 +158,7 @@ def overlap_query(visits: list[Visit], margin: timedelta, exclude_person: int):
         .join(c, and_(c.location_id == bounds.c.location_id,
                       c.checked_in_at <= bounds.c.hi, c.checked_in_at >= bounds.c.lo_cap,
                       or_(and_(c.checked_out_at.is_not(None), c.checked_out_at >= bounds.c.lo),
-                          and_(c.checked_out_at.is_(None),
-                               or_(c.last_seen_at >= bounds.c.lo, c.checked_in_at >= bounds.c.lo_auto)))))
+                          and_(c.checked_out_at.is_(None), c.last_seen_at >= bounds.c.lo_seen))))
         .join(Person, Person.id == c.person_id)
         .join(Location, Location.id == c.location_id)
         .join(Organization, Organization.id == c.organization_id)

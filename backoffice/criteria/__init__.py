@@ -1,0 +1,36 @@
+"""Criteria engine and assessments (issue 4): YAML criteria sets compiled with rule-engine, three scoring
+modes, facts computed from data, self-assessments, inspections and compliance lists.
+
+`init_app` loads and validates every shipped set and refuses to start when one is invalid or was edited
+without a new version; it registers the "criteria" suite of `flask rules check|test` and the admin pages.
+"""
+from __future__ import annotations
+
+import os
+
+from flask import Blueprint, Flask
+
+from backoffice.rulebook import RuleSuite, register_suite
+
+
+def _check(rules_dir: str):
+    from backoffice.criteria.registry import check_dir
+    return check_dir(rules_dir)
+
+
+def _run_tests(rules_dir: str):
+    from backoffice.criteria.loader import run_tests
+    return run_tests(rules_dir)
+
+
+register_suite(RuleSuite("criteria", _check, _run_tests, "Criteria sets (Bộ tiêu chí) and their scoring"))
+
+
+def init_app(app: Flask) -> None:
+    from backoffice.criteria.registry import init_registry
+    from backoffice.criteria.views import init_views
+
+    app.config.setdefault("CRITERIA_OVERDUE_DAYS", int(os.environ.get("CRITERIA_OVERDUE_DAYS", "30")))
+    init_registry(app)  # raises CriteriaSetError listing every problem: the app does not start
+    app.register_blueprint(Blueprint("criteria", __name__, template_folder="templates"))
+    init_views(app)
