@@ -323,8 +323,18 @@ def colours_for(person_ids: Iterable[int] | Select, at: datetime) -> dict[int, H
     if wanted is None:
         wanted = list(db.session.scalars(person_ids)) if isinstance(person_ids, Select) else []
         wanted = [i for i in dict.fromkeys(wanted) if i is not None]
-    return {pid: decide(rule_set, facts_from(doses.get(pid, []), recovered.get(pid, []), day, vaccines))
-            for pid in wanted}
+    # decide() is a pure function of the facts, and persons share few distinct facts: evaluate the rules once
+    # per distinct set (reports ask for hundreds of thousands of staff at a time).
+    decided: dict[tuple, HealthStatus] = {}
+    out = {}
+    for pid in wanted:
+        facts = facts_from(doses.get(pid, []), recovered.get(pid, []), day, vaccines)
+        key = tuple(facts.values())
+        status = decided.get(key)
+        if status is None:
+            status = decided[key] = decide(rule_set, facts)
+        out[pid] = status
+    return out
 
 
 def evaluate(person, at: datetime) -> HealthStatus:
