@@ -1,7 +1,7 @@
 """Flask-Admin: the scoped base view, model views and custom views, wired into one Admin."""
 from __future__ import annotations
 
-from flask import Flask
+from flask import Blueprint, Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 from flask_babel import lazy_gettext as _l
@@ -28,6 +28,10 @@ def init_admin(app: Flask) -> None:
     from backoffice.admin.people import PersonView, RecoveryView, TestResultView, VaccinationView
     from backoffice.registration.views import RegistrationView
 
+    # Our overrides of Flask-Admin templates (no inline handlers, see admin/actions.html) must be found before
+    # Flask-Admin's own, so this blueprint is registered before the Admin registers its views.
+    app.register_blueprint(Blueprint("bo_admin", __name__, template_folder="templates", static_folder="static",
+                                     static_url_path="/admin/bo-static"))
     admin = Admin(app, name=_l("Safe operation — HCMC"), index_view=HomeView(name=_l("Home"), url="/admin"),
                   theme=Bootstrap4Theme(base_template="bo_master.html", swatch="default"),
                   csp_nonce_generator=csp_nonce)
