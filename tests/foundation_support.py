@@ -268,3 +268,45 @@ def new_tax_code(prefix: str = "03") -> str:
         check = mst.calc_check_digit(base)
         if len(check) == 1:
             return base + check
+
+
+@contextlib.contextmanager
+def dedicated_app(base: Flask, **overrides: Any) -> Iterator[Flask]:
+    """A second application on the same database with some settings changed (cookie flags, limits…).
+
+    Flask-Limiter keeps one storage per Limiter object and `backoffice.extensions.limiter` is shared by
+    every app of the process, so the previous storage is put back afterwards.
+    """
+    from backoffice import create_app
+    from backoffice.extensions import limiter
+
+    saved = (limiter._storage, limiter._limiter)
+    config = {key: base.config[key] for key in ("TESTING", "SQLALCHEMY_DATABASE_URI", "SECRET_KEY",
+                                                 "BACKOFFICE_DEMO_PASSWORD", "LOGIN_LIMIT_PER_IP",
+                                                 "LOGIN_LIMIT_PER_USERNAME", "RATELIMIT_STORAGE_URI")}
+    config.update(overrides)
+    app = create_app(config)
+    try:
+        yield app
+    finally:
+        limiter._storage, limiter._limiter = saved
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def vi(msgid: str, domain: str = "messages", **params: Any) -> str:
+    """The Vietnamese text of `msgid` from the application's merged catalogs (asserting it is translated)."""
+    from babel.support import Translations
+
+    from backoffice.i18n import translation_directories
+    merged = None
+    for directory in translation_directories():
+        catalog = Translations.load(directory, ["vi"], domain=domain)
+        if merged is None:
+            merged = catalog
+        elif isinstance(catalog, Translations):
+            merged.merge(catalog)
+    text = merged.gettext(msgid) if merged is not None else msgid
+    assert text != msgid, f"no Vietnamese translation for {msgid!r}"
+    return text % params if params else text
