@@ -99,6 +99,8 @@ def test_each_role_sees_its_dashboard(report_data, as_user):
     assert "Nhà hàng Bến Nghé Xanh" in org and "/reports/charts/org-checkins.png" in org
     ward = as_user("ward.bennghe").get("/admin/").get_data(as_text=True)
     assert "/reports/charts/ward-status.png" in ward and "Thẻ QR đã in" in ward
+    staff = as_user("org1.staff").get("/admin/").get_data(as_text=True)
+    assert 'id="reception-link" href="/reception/"' in staff
 
 
 def test_reports_page_has_pickers_and_links(report_data, as_user):

@@ -30,13 +30,13 @@ GREEN, BLACK, BLUE = "#2e9e4f", "#343a40", "#1f77b4"
 DEFAULT_TTL = 300
 
 
-class ChartCache:
-    """A small thread-safe LRU of rendered images with a time-to-live."""
+class TTLCache:
+    """A small thread-safe LRU with a time-to-live (rendered images, computed figures)."""
 
     def __init__(self, size: int = 256):
         self.size, self._lock, self._items = size, threading.Lock(), OrderedDict()
 
-    def get(self, key, ttl: float) -> bytes | None:
+    def get(self, key, ttl: float):
         with self._lock:
             hit = self._items.get(key)
             if hit is None or time.monotonic() - hit[0] > ttl:
@@ -45,7 +45,7 @@ class ChartCache:
             self._items.move_to_end(key)
             return hit[1]
 
-    def put(self, key, data: bytes) -> None:
+    def put(self, key, data) -> None:
         with self._lock:
             self._items[key] = (time.monotonic(), data)
             self._items.move_to_end(key)
@@ -57,7 +57,8 @@ class ChartCache:
             self._items.clear()
 
 
-cache = ChartCache()
+cache = TTLCache()
+figures_cache = TTLCache(64)
 
 
 def data_version() -> tuple:
@@ -80,6 +81,18 @@ def cached_image(name: str, fmt: str, scope_key: str, draw: Callable[[], Figure]
         data = render(draw(), fmt)
         cache.put(key, data)
     return data
+
+
+def area_figures(rs, by_ward: bool = False) -> list[q.AreaFigures]:
+    """`queries.area_figures`, shared by the dashboard, the reports page and the four charts of one scope
+    until the data change (or the time-to-live passes: statuses change with the clock)."""
+    key = ("figures", rs.key, by_ward, str(get_locale()), data_version())
+    ttl = current_app.config.get("REPORTS_CHART_TTL", DEFAULT_TTL)
+    figures = figures_cache.get(key, ttl)
+    if figures is None:
+        figures = q.area_figures(rs, by_ward=by_ward)
+        figures_cache.put(key, figures)
+    return figures
 
 
 def render(fig: Figure, fmt: str) -> bytes:

@@ -8,13 +8,13 @@ from markupsafe import Markup
 from werkzeug.routing import BuildError
 
 from backoffice.domain import Role
-from backoffice.reports import local, queries as q
+from backoffice.reports import charts, local, queries as q
 from backoffice.reports.labels import level_catalogue
 from backoffice.reports.scope import resolve
 from backoffice.timeutil import to_local
 
-# Endpoints of the reception (scanning) page, as the QR capability names it; the first that exists is linked.
-RECEPTION_ENDPOINTS = ("qr_scan.reception", "scan.reception", "qr.reception", "reception_admin.index")
+# The reception (scanning) page of the QR capability; linked when that capability is installed.
+RECEPTION_ENDPOINTS = ("reception.page",)
 
 
 def area_panel() -> str:
@@ -23,7 +23,7 @@ def area_panel() -> str:
     rs = resolve(user)
     if not rs.districts:
         return ""
-    figures = q.area_figures(rs, by_ward=len(rs.districts) == 1)
+    figures = charts.area_figures(rs, by_ward=len(rs.districts) == 1)
     if user.role == Role.CITY_ADMIN:
         title = _("Ho Chi Minh City today")
     else:

@@ -82,7 +82,7 @@ def chart(name: str, fmt: str):
     def draw():
         if name == "checkins":
             return charts.checkins_chart(q.checkins_per_day(rs))
-        figures = q.area_figures(rs, by_ward=by_ward)
+        figures = charts.area_figures(rs, by_ward=by_ward)
         return {"levels": charts.levels_chart, "coverage": charts.coverage_chart,
                 "green": charts.green_chart}[name](figures)
 
@@ -105,7 +105,7 @@ class ReportsView(BaseView):
         district = _int_arg("district")
         rs = request_scope(district)
         everything = request_scope(None) if district is not None else rs
-        figures = q.area_figures(rs, by_ward=len(rs.districts) == 1)
+        figures = charts.area_figures(rs, by_ward=len(rs.districts) == 1)
         total = q.totals(figures, 0, _("Total"))
         user_sector = current_user.sector
         sectors = [(s.value, SECTOR_LABELS[s]) for s in Sector if not user_sector or s.value == user_sector]
