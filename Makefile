@@ -47,8 +47,10 @@ test: dev-deps
 bench: dev-deps
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
+# The foundation's catalog only: each capability package keeps its own in backoffice/<pkg>/translations.
 translations: deps
-	$(BIN)/pybabel extract -F babel.cfg -o /tmp/backoffice-messages.pot --no-location --omit-header . >/dev/null
+	$(BIN)/pybabel extract -F babel.cfg --ignore-dirs ".* ._ qr criteria imports reports tracing api" \
+		-o /tmp/backoffice-messages.pot --no-location --omit-header . >/dev/null
 	$(BIN)/pybabel update -i /tmp/backoffice-messages.pot -d backoffice/translations -l vi --no-fuzzy-matching
 
 clean:

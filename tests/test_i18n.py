@@ -267,7 +267,8 @@ def merged_catalog() -> dict[str, object]:
             continue
         with po.open("rb") as handle:
             for message in read_po(handle):
-                if message.id and not message.fuzzy:
+                # Untranslated entries never reach the compiled .mo, so they hide nothing at run time either.
+                if message.id and not message.fuzzy and _translated(message.string):
                     merged[message.id[0] if isinstance(message.id, tuple) else message.id] = message.string
     return merged
 
