@@ -44,11 +44,12 @@ def select_locale() -> str:
 
 
 def compile_catalogs(force: bool = False) -> list[str]:
-    """Compile every .po (messages, admin, wtforms) to .mo when missing or older (the .mo files are build products,
-    not committed). Returns the catalogs compiled; a read-only tree keeps what it has.
+    """Compile every .po (messages, admin, wtforms) to .mo unless the .mo was made from that very .po (the .mo files
+    are build products, not committed). Returns the catalogs compiled; a read-only tree keeps what it has.
 
-    Each .mo is written to a temporary file and renamed into place, so another worker process starting at the same
-    moment never reads half a catalog."""
+    A compiled .mo carries its .po's modification time, so any change of the .po — also to an older time, as a
+    branch switch or a `cp -p` may leave — compiles it again. Each .mo is written to a temporary file and renamed
+    into place, so another worker process starting at the same moment never reads half a catalog."""
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
@@ -56,7 +57,8 @@ def compile_catalogs(force: bool = False) -> list[str]:
     for directory in translation_directories():
         for po_path in sorted(Path(directory).glob("*/LC_MESSAGES/*.po")):
             mo_path = po_path.with_suffix(".mo")
-            if not force and mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            po_time = po_path.stat().st_mtime_ns
+            if not force and mo_path.exists() and mo_path.stat().st_mtime_ns == po_time:
                 continue
             try:
                 with po_path.open("rb") as po_file:
@@ -65,6 +67,7 @@ def compile_catalogs(force: bool = False) -> list[str]:
                 try:
                     with os.fdopen(fd, "wb") as mo_file:
                         write_mo(mo_file, catalog)
+                    os.utime(tmp_name, ns=(po_time, po_time))
                     os.replace(tmp_name, mo_path)
                 except BaseException:
                     Path(tmp_name).unlink(missing_ok=True)
