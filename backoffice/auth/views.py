@@ -56,7 +56,8 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
-    service.end_session(current_user, current_user.session_secret)
+    # The real User, not Flask-Login's proxy: the audit log reads the entity's type for its table name.
+    service.end_session(current_user._get_current_object(), current_user.session_secret)
     logout_user()
     lang = session.get("lang")
     session.clear()
@@ -72,7 +73,7 @@ def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
-            service.change_password(current_user, form.current.data, form.new.data,
+            service.change_password(current_user._get_current_object(), form.current.data, form.new.data,
                                     keep_secret=current_user.session_secret)
         except service.AccountError as exc:
             db.session.rollback()
