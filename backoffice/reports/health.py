@@ -42,17 +42,18 @@ def staff_tally(rs: ReportScope) -> dict[int, tuple[int, int, int, int]]:
     store = g if has_app_context() else None
     if store is not None and cache_key in store.setdefault("_reports_memo", {}):
         return store._reports_memo[cache_key]
-    rows = db.session.execute(
+    staff_persons = (
         select(Staff.organization_id, Organization.district_code, Organization.ward_code, Staff.person_id)
         .join(Organization, Organization.id == Staff.organization_id)
-        .where(rs.org_clause(), scope_clause(Staff, rs.user), Staff.active.is_(True))).all()
+        .where(rs.org_clause(), scope_clause(Staff, rs.user), Staff.active.is_(True)))
+    rows = db.session.execute(staff_persons).all()
     colours_for = _colours_for()
     green_ids: set[int] = set()
-    if colours_for is not None:
-        person_ids = [r.person_id for r in rows if r.person_id is not None]
-        if person_ids:
-            statuses = colours_for(person_ids, _status_at(rs))
-            green_ids = {pid for pid, status in statuses.items() if _is_green(status)}
+    if colours_for is not None and any(r.person_id is not None for r in rows):
+        # Given as a query, the persons are read by two set-based queries (no list of ids sent back).
+        statuses = colours_for(staff_persons.with_only_columns(Staff.person_id)
+                               .where(Staff.person_id.is_not(None)), _status_at(rs))
+        green_ids = {pid for pid, status in statuses.items() if _is_green(status)}
     totals: Counter = Counter()
     greens: Counter = Counter()
     where: dict[int, tuple[int, int]] = {}

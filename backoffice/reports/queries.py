@@ -126,8 +126,9 @@ def area_figures(rs: ReportScope, by_ward: bool = False) -> list[AreaFigures]:
     li = latest_assessments(rs, AssessmentKind.INSPECTION)
     cutoff = rs.since(valid_days())
     one = literal(1)
+    # One pass grouped by (area, latest level): the per-level counts, and the area's figures as their sums.
     stmt = (
-        select(area.label("area"), func.count().label("orgs"),
+        select(area.label("area"), ls.c.level, func.count().label("orgs"),
                func.count(ls.c.organization_id).label("assessed"),
                func.sum(case((ls.c.organization_id.is_(None), one), else_=0)).label("never"),
                func.sum(case((ls.c.organization_id.is_(None), one), (ls.c.submitted_at < cutoff, one),
@@ -136,18 +137,18 @@ def area_figures(rs: ReportScope, by_ward: bool = False) -> list[AreaFigures]:
         .select_from(Organization)
         .outerjoin(ls, ls.c.organization_id == Organization.id)
         .outerjoin(li, li.c.organization_id == Organization.id)
-        .where(rs.org_clause()).group_by(area)
+        .where(rs.org_clause()).group_by(area, ls.c.level)
     )
     names = _area_names(rs, by_ward)
     out = {code: AreaFigures(code=code, name=name) for code, name in names.items()}
     for row in db.session.execute(stmt):
         fig = out.setdefault(row.area, AreaFigures(code=row.area, name=str(row.area)))
-        fig.organizations, fig.assessed, fig.never = row.orgs, row.assessed, int(row.never or 0)
-        fig.overdue, fig.inspected = int(row.overdue or 0), row.inspected
-    levels = select(area.label("area"), ls.c.level, func.count().label("n")).select_from(Organization) \
-        .outerjoin(ls, ls.c.organization_id == Organization.id).where(rs.org_clause()).group_by(area, ls.c.level)
-    for row in db.session.execute(levels):
-        out[row.area].levels[row.level] = row.n
+        fig.levels[row.level] = row.orgs
+        fig.organizations += row.orgs
+        fig.assessed += row.assessed
+        fig.never += int(row.never or 0)
+        fig.overdue += int(row.overdue or 0)
+        fig.inspected += row.inspected
     inspections = (
         select(area.label("area"), func.count().label("n")).select_from(Assessment)
         .join(Organization, Organization.id == Assessment.organization_id)
@@ -159,10 +160,11 @@ def area_figures(rs: ReportScope, by_ward: bool = False) -> list[AreaFigures]:
     )
     for row in db.session.execute(inspections):
         out[row.area].inspections_30d = row.n
-    for days, attr in ((CHECKIN_DAYS, "checkins_30d"), (RECENT_DAYS, "checkins_7d")):
-        stmt = _checkins_since(rs, days, group_by_org=False).add_columns(area.label("area")).group_by(area)
-        for row in db.session.execute(stmt):
-            setattr(out[row.area], attr, row.n)
+    recent = func.sum(case((CheckIn.checked_in_at >= rs.since(RECENT_DAYS), one), else_=0))
+    stmt = _checkins_since(rs, CHECKIN_DAYS, group_by_org=False).add_columns(
+        area.label("area"), recent.label("recent")).group_by(area)
+    for row in db.session.execute(stmt):
+        out[row.area].checkins_30d, out[row.area].checkins_7d = row.n, int(row.recent or 0)
     from backoffice.reports import health
     for code, (total, green) in health.staff_green_by(rs, area).items():
         out[code].staff, out[code].staff_green = total, green
