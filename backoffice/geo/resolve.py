@@ -79,6 +79,8 @@ class UnitResolver:
             core = _core(unit.name, _WARD_PREFIXES, _WARD_SUFFIXES)[0]
             for key in ((unit.district_code, core), (None, core), (None, str(unit.code))):
                 self._ward_index.setdefault(key, []).append(unit)
+        # Files repeat the same few spellings thousands of times: remember each answer (errors too).
+        self._cache: dict[tuple, Unit | UnitError] = {}
 
     @classmethod
     def from_database(cls) -> "UnitResolver":
@@ -88,8 +90,27 @@ class UnitResolver:
                  db.session.execute(select(Ward.code, Ward.name, Ward.kind, Ward.district_code))]
         return cls(districts, wards)
 
+    def _cached(self, key: tuple, compute) -> Unit:
+        if key not in self._cache:
+            try:
+                self._cache[key] = compute()
+            except UnitError as exc:
+                self._cache[key] = exc
+        found = self._cache[key]
+        if isinstance(found, UnitError):
+            raise UnitError(str(found))
+        return found
+
     def district(self, text: object) -> Unit:
         """The district written as `text` ("Q.1", "quan 1", "District 1", "TP. Thủ Đức", "760")."""
+        return self._cached(("d", text), lambda: self._district(text))
+
+    def ward(self, text: object, district_code: int | None = None) -> Unit:
+        """The ward written as `text` ("P.2", "Phường 02", "Bến Nghé", "TT Củ Chi"), within `district_code`
+        when given; a name shared by wards of several districts needs the district."""
+        return self._cached(("w", text, district_code), lambda: self._ward(text, district_code))
+
+    def _district(self, text: object) -> Unit:
         if isinstance(text, float) and text.is_integer():
             text = int(text)
         raw = str(text).strip()
@@ -107,9 +128,7 @@ class UnitResolver:
                                   names=", ".join(u.name for u in found)))
         raise UnitError(_("\"%(value)s\" is not a district of Ho Chi Minh City.", value=raw))
 
-    def ward(self, text: object, district_code: int | None = None) -> Unit:
-        """The ward written as `text` ("P.2", "Phường 02", "Bến Nghé", "TT Củ Chi"), within `district_code`
-        when given; a name shared by wards of several districts needs the district."""
+    def _ward(self, text: object, district_code: int | None) -> Unit:
         if isinstance(text, float) and text.is_integer():
             text = int(text)
         raw = str(text).strip()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, Callable
 
 from email_validator import EmailNotValidError, validate_email
@@ -106,8 +107,27 @@ def positive_int(value: Any) -> int:
     return value
 
 
+_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+
+
+@lru_cache(maxsize=4096)
+def _domain(domain: str) -> str | None:
+    """The normalised domain when email_validator accepts it (asked once per domain: files repeat them)."""
+    try:
+        return validate_email("a@" + domain, check_deliverability=False).domain
+    except EmailNotValidError:
+        return None
+
+
 def email(value: Any) -> str:
     candidate = text(value, 254)
+    local, at, domain = candidate.rpartition("@")
+    # The common case, a plain ASCII local part, needs email_validator for the domain only; anything else
+    # (quoted or internationalised local parts) goes through it whole.
+    if at and len(local) <= 64 and _LOCAL_PART.match(local):
+        normalized = _domain(domain)
+        if normalized:
+            return f"{local}@{normalized}"
     try:
         return validate_email(candidate, check_deliverability=False).normalized
     except EmailNotValidError:

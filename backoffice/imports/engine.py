@@ -107,7 +107,7 @@ def preview(source: Path, filename: str, kind: Kind, token: str, limits: reader.
                     counts[status] += 1
                     line = {"s": status, "r": row}
                     if status == ERROR:
-                        line.update(e=errors, raw=raw)
+                        line.update(e=errors, raw=[reader.cell_text(v) for v in raw])
                     else:
                         line.update(v=values, c=changes)
                     out.write(staging.dump_line(line))
@@ -137,8 +137,8 @@ def _locate(key: str, message: str, position: dict[str, int], headers: list[str]
 
 
 def _checked(body: Iterable[reader.Row], kind: Kind, mapping: dict[int, Column], position: dict[str, int],
-             headers: list[str], seen: dict[Any, int]) -> Iterator[tuple[int, dict, list, list | None]]:
-    """(row number, values, errors, raw cells for the error report) for each non-empty row."""
+             headers: list[str], seen: dict[Any, int]) -> Iterator[tuple[int, dict, list, list]]:
+    """(row number, values, errors, the row's cells as read) for each non-empty row."""
     for row in body:
         cells = row.values
         if all(v is None or (isinstance(v, str) and not v.strip()) for v in cells):
@@ -168,8 +168,7 @@ def _checked(body: Iterable[reader.Row], kind: Kind, mapping: dict[int, Column],
                                       position, headers, mapping))
             else:
                 seen[key] = row.number
-        raw = [reader.cell_text(v) for v in cells] if errors else None
-        yield row.number, values, errors, raw
+        yield row.number, values, errors, cells
 
 
 def error_report(token: str, headers: list[str]) -> bytes:
