@@ -34,3 +34,15 @@ def init_app(app: Flask) -> None:
     init_registry(app)  # raises CriteriaSetError listing every problem: the app does not start
     app.register_blueprint(Blueprint("criteria", __name__, template_folder="templates"))
     init_views(app)
+
+    import click
+
+    @app.cli.command("criteria-verify")
+    def verify_command() -> None:
+        """Re-score every submitted assessment with its frozen set; exit 1 if any stored result differs."""
+        from backoffice.criteria.service import verify_stored_results
+        checked, different = verify_stored_results()
+        click.echo(f"{checked} assessments re-scored, {len(different)} different from their stored result")
+        if different:
+            click.echo("different: " + ", ".join(map(str, different[:100])), err=True)
+            raise click.exceptions.Exit(1)

@@ -102,11 +102,13 @@ class CompiledSet:
         self.spec, self.criteria, self.inputs = spec, criteria, inputs
         self.classification, self.fact_names = classification, fact_names
         self.key = (spec.id, spec.version)
+        self._asked = list(inputs.values()) + [c.spec for c in criteria if c.spec.asked]
+        self._asked_vars = [(item, var_name(item.id)) for item in self._asked]
 
     # --- answers ---------------------------------------------------------------------------------
     def asked(self) -> list[Criterion | Input]:
         """What a form asks, in order: the inputs, then the asked criteria."""
-        return list(self.inputs.values()) + [c.spec for c in self.criteria if c.spec.asked]
+        return list(self._asked)
 
     def score(self, answers: dict[str, Any], facts: dict[str, Any]) -> dict:
         values: dict[str, Any] = {}
@@ -117,14 +119,9 @@ class CompiledSet:
             values[name] = None if value is None else float(value)
             if value is None:
                 fact_reasons[name] = (raw.get("reason") if isinstance(raw, dict) else None) or "not_provided"
-        for item in self.asked():
-            values[var_name(item.id)] = _answer_value(item, answers.get(item.id))
-        rows, points_by_id = [], {}
-        for crit in self.criteria:
-            row = self._score_one(crit, values, fact_reasons)
-            rows.append(row)
-            if row["status"] == "scored":
-                points_by_id[crit.spec.id] = row["points"]
+        for item, var in self._asked_vars:
+            values[var] = _answer_value(item, answers.get(item.id))
+        rows = [self._score_one(crit, values, fact_reasons) for crit in self.criteria]
         aggregates = _aggregates(self.spec.scoring.mode, rows)
         level, rule_index = self._classify(aggregates)
         return {"engine": ENGINE_VERSION, "set_id": self.spec.id, "version": self.spec.version,
@@ -171,7 +168,8 @@ class CompiledSet:
         return row
 
     def _band(self, crit: CompiledCriterion, values: dict, value: float) -> tuple[float | None, dict]:
-        scope = dict(values, value=value)
+        scope = values  # our own dict: `value` is this criterion's, overwritten by the next one
+        scope["value"] = value
         for index, (expr, band) in enumerate(crit.bands):
             if expr is None:
                 return band.value, {"kind": "otherwise", "band": index}

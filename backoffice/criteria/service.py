@@ -257,3 +257,29 @@ def compare(inspection: Assessment) -> tuple[Assessment | None, list[Disagreemen
     theirs = {r["id"]: r for r in (own.result or {}).get("criteria", [])} if own else {}
     rows = [Disagreement(r["id"], r, theirs.get(r["id"])) for r in (inspection.result or {}).get("criteria", [])]
     return own, rows
+
+
+def verify_stored_results(chunk: int = 10_000) -> tuple[int, list[int]]:
+    """Re-score every submitted assessment with its frozen set and list those whose stored result differs
+    (there should be none: a stored result never changes). A batch job: the cyclic garbage collector is
+    paused within each chunk, since the results are plain acyclic dicts and collecting during the loop
+    would cost more than the scoring itself."""
+    import gc
+
+    reg = registry()
+    versions = {v.id: reg.compiled_for(v) for v in db.session.scalars(select(CriteriaSetVersion))}
+    stmt = select(Assessment.id, Assessment.set_version_id, Assessment.answers, Assessment.facts,
+                  Assessment.result).where(Assessment.submitted_at.is_not(None)).order_by(Assessment.id)
+    checked, different = 0, []
+    for part in db.session.execute(stmt.execution_options(yield_per=chunk)).partitions():
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for assessment_id, version_id, answers, facts, stored in part:
+                if versions[version_id].score(answers or {}, facts or {}) != stored:
+                    different.append(assessment_id)
+            checked += len(part)
+        finally:
+            if enabled:
+                gc.enable()
+    return checked, different
