@@ -2,7 +2,7 @@
 each wraps the one rule in backoffice.identifiers and reports in the user's language."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext as _
 from sqlalchemy import select
 from wtforms.validators import StopValidation, ValidationError
 
@@ -34,7 +34,8 @@ class UniqueTaxCode:
             return
         existing = db.session.scalar(select(Organization.id).where(Organization.tax_code == field.data))
         if existing is not None and existing != self.current_id(form):
-            raise ValidationError(_l("An organization with this tax code is already registered."))
+            # A plain str: Flask-Admin's templates show only `str` errors and would hide a lazy string.
+            raise ValidationError(_("An organization with this tax code is already registered."))
 
 
 class Phone:
@@ -73,6 +74,6 @@ def ward_in_district(form, ward_field: str = "ward", district_field: str = "dist
     district_code = district.code if hasattr(district, "code") else district
     if ward_district != district_code:
         form[ward_field].errors = list(form[ward_field].errors) + [
-            _l("This ward is not in the chosen district.")]
+            _("This ward is not in the chosen district.")]  # str: Flask-Admin hides lazy-string errors
         return False
     return True

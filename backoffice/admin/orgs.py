@@ -116,7 +116,7 @@ class OrganizationView(ScopedModelView):
             # An organization admin may move within its district, not out of it.
             org = current_user.organization
             if org is not None and form.ward.data.district_code != org.district_code:
-                form.ward.errors = list(form.ward.errors) + [_l("This ward is not in the chosen district.")]
+                form.ward.errors = list(form.ward.errors) + [str(_l("This ward is not in the chosen district."))]
                 ok = False
         return ok
 
