@@ -30,6 +30,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import inspect as sa_inspect
 from werkzeug.exceptions import HTTPException
+from wtforms.validators import Length
 
 from backoffice import audit, exports
 from backoffice.auth.permissions import deny
@@ -58,6 +59,16 @@ class ScopedModelConverter(AdminModelConverter):
         if not ajax and "query_factory" not in kwargs:
             kwargs["query_factory"] = lambda: _scoped_query(db.session, remote_model)
         return super()._model_select_field(prop, multiple, remote_model, **kwargs)
+
+
+    @classmethod
+    def _string_common(cls, column, field_args, **extra):
+        # Flask-Admin adds Length(max=column length); when the view declares a Length already, a second one
+        # would show the same error twice.
+        if any(isinstance(v, Length) for v in field_args.get("validators", [])):
+            cls._nullable_common(column, field_args)
+            return
+        super()._string_common(column, field_args, **extra)
 
 
 class TypedFilterConverter(FilterConverter):
