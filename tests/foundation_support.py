@@ -295,7 +295,7 @@ def dedicated_app(base: Flask, **overrides: Any) -> Iterator[Flask]:
             db.engine.dispose()
 
 
-def vi(msgid: str, domain: str = "messages", **params: Any) -> str:
+def vi(msgid: str, domain: str = "messages", plural: str | None = None, n: int = 1, **params: Any) -> str:
     """The Vietnamese text of `msgid` from the application's merged catalogs (asserting it is translated)."""
     from babel.support import Translations
 
@@ -303,10 +303,15 @@ def vi(msgid: str, domain: str = "messages", **params: Any) -> str:
     merged = None
     for directory in translation_directories():
         catalog = Translations.load(directory, ["vi"], domain=domain)
+        if not isinstance(catalog, Translations):
+            continue  # no catalog of this domain here
         if merged is None:
             merged = catalog
-        elif isinstance(catalog, Translations):
+        else:
             merged.merge(catalog)
-    text = merged.gettext(msgid) if merged is not None else msgid
-    assert text != msgid, f"no Vietnamese translation for {msgid!r}"
+    if merged is None:
+        text = msgid
+    else:
+        text = merged.ngettext(msgid, plural, n) if plural else merged.gettext(msgid)
+    assert text not in (msgid, plural), f"no Vietnamese translation for {msgid!r}"
     return text % params if params else text
