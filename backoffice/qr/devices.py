@@ -9,13 +9,14 @@ from datetime import timedelta
 
 from flask import abort
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from backoffice import audit
 from backoffice.auth.permissions import deny
 from backoffice.auth.scope import in_scope
 from backoffice.domain import Role
 from backoffice.extensions import db
-from backoffice.models import Checkpoint, DeviceToken, User
+from backoffice.models import Checkpoint, DeviceToken, Location, User
 from backoffice.models.base import utcnow
 from backoffice.qr.service import reject
 
@@ -65,7 +66,9 @@ def authenticate_device(secret: str | None, *, method: str = "device") -> Device
     token = None
     if secret.startswith(TOKEN_PREFIX) and len(secret) < 128:
         digest = hash_secret(secret)
-        token = db.session.scalar(select(DeviceToken).where(DeviceToken.token_hash == digest))
+        # The checkpoint, its location and organization come in the same query: the scan needs all three.
+        token = db.session.scalar(select(DeviceToken).where(DeviceToken.token_hash == digest).options(
+            joinedload(DeviceToken.checkpoint).joinedload(Checkpoint.location).joinedload(Location.organization)))
         if token is not None and not hmac.compare_digest(token.token_hash, digest):
             token = None
     if token is None:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import exists, select, update
+from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from backoffice import audit
@@ -29,6 +29,25 @@ from backoffice.qr.payload import ParsedPayload, ScanRejected, parse_scan_text
 from backoffice.timeutil import now_utc
 
 RETRIES = 4
+
+# The hot path's statements are built once, with bind parameters: building SQLAlchemy constructs per scan costs
+# more than running them. Core table statements, no ORM unit of work.
+_T = CheckIn.__table__
+_OPEN_STAY = select(_T.c.id, _T.c.last_seen_at).where(
+    _T.c.person_id == bindparam("pid"), _T.c.location_id == bindparam("lid"), _T.c.checked_out_at.is_(None))
+_EXTEND = update(_T).where(_T.c.id == bindparam("sid"), _T.c.checked_out_at.is_(None)).values(
+    last_seen_at=bindparam("now"), scan_count=_T.c.scan_count + 1)
+_CLOSE = update(_T).where(_T.c.id == bindparam("sid"), _T.c.checked_out_at.is_(None)).values(
+    checked_out_at=bindparam("now"), checkout_reason=bindparam("why"))
+_EXIT = update(_T).where(_T.c.id == bindparam("sid"), _T.c.checked_out_at.is_(None)).values(
+    checked_out_at=bindparam("now"), last_seen_at=bindparam("now"), checkout_reason="exit")
+_INSERT = insert(_T).returning(_T.c.id)
+_P = Person.__table__
+_S = Staff.__table__
+_PERSON_COLUMNS = [_P.c.id, _P.c.full_name, _P.c.id_number, _P.c.birth_date, exists().where(
+    _S.c.organization_id == bindparam("org"), _S.c.person_id == _P.c.id, _S.c.active.is_(True)).label("is_staff")]
+_PERSON_BY = {name: select(*_PERSON_COLUMNS).where(_P.c[name] == bindparam("value"))
+              for name in ("qr_ref", "id_number", "qid")}
 
 
 @dataclass
@@ -101,15 +120,15 @@ def resolve_checkpoint(checkpoint_id: object, *, user: User | None, method: str)
     return checkpoint
 
 
-def _find_person(parsed: ParsedPayload) -> Person | None:
-    if parsed.kind == "signed":
-        return db.session.scalar(select(Person).where(Person.qr_ref == parsed.qr_ref))
-    if parsed.id_number:
-        person = db.session.scalar(select(Person).where(Person.id_number == parsed.id_number))
-        if person is not None:
-            return person
-    if parsed.qid:
-        return db.session.scalar(select(Person).where(Person.qid == parsed.qid))
+def _find_person(parsed: ParsedPayload, organization_id: int):
+    """(id, full_name, id_number, birth_date, is_staff) of the scanned person, in one query, or None."""
+    lookups = [("qr_ref", parsed.qr_ref)] if parsed.kind == "signed" else [
+        ("id_number", parsed.id_number), ("qid", parsed.qid)]
+    for column, value in lookups:
+        if value:
+            row = db.session.execute(_PERSON_BY[column], {"value": value, "org": organization_id}).first()
+            if row is not None:
+                return row
     return None
 
 
@@ -129,7 +148,7 @@ def record_scan(text: str, *, checkpoint: Checkpoint | None = None, location: Lo
     if checkpoint is not None and not checkpoint.active:
         reject("checkpoint_inactive", method=method, user=user, device_token=device_token, organization_id=org_id,
                entity_id=checkpoint.id, **where)
-    organization = db.session.get(Organization, org_id)
+    organization = location.organization
     if not location.active or organization is None or organization.status != "active":
         reject("revoked_location", method=method, user=user, device_token=device_token, organization_id=org_id,
                entity_id=location.id, **where)
@@ -138,19 +157,21 @@ def record_scan(text: str, *, checkpoint: Checkpoint | None = None, location: Lo
     except ScanRejected as exc:
         reject(exc.code, method=method, user=user, device_token=device_token, organization_id=org_id,
                detail=exc.detail, length=len(text or ""), kid=exc.audit_details.get("kid"), **where)
-    person = _find_person(parsed)
+    person = _find_person(parsed, org_id)
     if person is None:
         reject("unknown_person", method=method, user=user, device_token=device_token, organization_id=org_id,
                signed=parsed.signed, **where)
-    status = health.evaluate(person, now)
-    is_staff = bool(db.session.scalar(select(exists().where(
-        Staff.organization_id == org_id, Staff.person_id == person.id, Staff.active.is_(True)))))
+    status = health.colours_for([person.id], now)[person.id]
+    # Everything the answer needs is read now: after the commit the ORM objects are expired.
+    names = (location.name, checkpoint.name if checkpoint else "")
+    ids = {"location_id": location.id, "organization_id": org_id, "checkpoint_id": checkpoint.id if checkpoint else None,
+           "recorded_by_id": user.id if user is not None else None,
+           "device_token_id": device_token.id if device_token is not None else None}
     exit_scan = checkpoint is not None and checkpoint.direction == Direction.EXIT.value
     for attempt in range(RETRIES):
         try:
-            checkin_id, action = (_exit(person, location, now) if exit_scan else
-                                  _enter(person, location, checkpoint, status, parsed, method, user, device_token,
-                                         is_staff, now))
+            checkin_id, action = (_exit(person.id, ids["location_id"], now) if exit_scan else
+                                  _enter(person.id, ids, status, parsed.signed, method, person.is_staff, now))
             db.session.commit()
             break
         except IntegrityError:
@@ -161,52 +182,37 @@ def record_scan(text: str, *, checkpoint: Checkpoint | None = None, location: Lo
     return ScanResult(colour=status.colour, reason=status.reason, rule_id=status.rule_id,
                       rule_version=status.rule_version, name=person.full_name, id_masked=mask_id(person.id_number),
                       birth_year=person.birth_date.year if person.birth_date else None, checkin_id=checkin_id,
-                      action=action, signed=parsed.signed, staff=is_staff, scanned_at=now,
-                      location=location.name, checkpoint=checkpoint.name if checkpoint else "")
+                      action=action, signed=parsed.signed, staff=bool(person.is_staff), scanned_at=now,
+                      location=names[0], checkpoint=names[1])
 
 
 def _open_stay(person_id: int, location_id: int) -> tuple[int, datetime] | None:
-    row = db.session.execute(select(CheckIn.id, CheckIn.last_seen_at).where(
-        CheckIn.person_id == person_id, CheckIn.location_id == location_id,
-        CheckIn.checked_out_at.is_(None))).first()
+    row = db.session.execute(_OPEN_STAY, {"pid": person_id, "lid": location_id}).first()
     return (row.id, row.last_seen_at) if row else None
 
 
-def _enter(person, location, checkpoint, status, parsed, method, user, device_token, is_staff, now):
-    open_stay = _open_stay(person.id, location.id)
+def _enter(person_id, ids, status, signed, method, is_staff, now):
+    open_stay = _open_stay(person_id, ids["location_id"])
     if open_stay is not None:
         stay_id, last_seen = open_stay
         if now - last_seen <= _dedup_window():
-            extended = db.session.execute(
-                update(CheckIn).where(CheckIn.id == stay_id, CheckIn.checked_out_at.is_(None))
-                .values(last_seen_at=now, scan_count=CheckIn.scan_count + 1)
-                .execution_options(synchronize_session=False)).rowcount
-            if extended:
+            if db.session.execute(_EXTEND, {"sid": stay_id, "now": now}).rowcount:
                 return stay_id, "extended"
         else:
             # The earlier stay was never closed (no exit scan): it ends now, and a new one starts.
-            db.session.execute(update(CheckIn).where(CheckIn.id == stay_id, CheckIn.checked_out_at.is_(None))
-                               .values(checked_out_at=now, checkout_reason="auto")
-                               .execution_options(synchronize_session=False))
-    checkin = CheckIn(
-        person_id=person.id, organization_id=location.organization_id, location_id=location.id,
-        checkpoint_id=checkpoint.id if checkpoint else None, checked_in_at=now, last_seen_at=now,
-        status_colour=status.colour, status_reason=status.reason[:255], rule_id=status.rule_id,
-        rule_version=status.rule_version, method=method, signed=parsed.signed, is_staff=is_staff, scan_count=1,
-        recorded_by_id=user.id if user is not None else None,
-        device_token_id=device_token.id if device_token is not None else None)
-    db.session.add(checkin)
-    db.session.flush()
-    return checkin.id, "check_in"
+            db.session.execute(_CLOSE, {"sid": stay_id, "now": now, "why": "auto"})
+    checkin_id = db.session.execute(_INSERT, {
+        "person_id": person_id, "checked_in_at": now, "last_seen_at": now, "status_colour": status.colour,
+        "status_reason": status.reason[:255], "rule_id": status.rule_id, "rule_version": status.rule_version,
+        "method": method, "signed": signed, "is_staff": bool(is_staff), "scan_count": 1, **ids}).scalar_one()
+    return checkin_id, "check_in"
 
 
-def _exit(person, location, now):
-    open_stay = _open_stay(person.id, location.id)
+def _exit(person_id, location_id, now):
+    open_stay = _open_stay(person_id, location_id)
     if open_stay is None:
         return None, "no_open_stay"
-    db.session.execute(update(CheckIn).where(CheckIn.id == open_stay[0], CheckIn.checked_out_at.is_(None))
-                       .values(checked_out_at=now, last_seen_at=now, checkout_reason="exit")
-                       .execution_options(synchronize_session=False))
+    db.session.execute(_EXIT, {"sid": open_stay[0], "now": now})
     return open_stay[0], "check_out"
 
 
