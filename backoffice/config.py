@@ -24,10 +24,32 @@ def _int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+# Settings owned by the capability packages: taken from the environment only when set there (each package
+# keeps its own default otherwise). Without this, production could not give e.g. the signing keys, which the
+# key ring reads from the app config, through the environment like every other setting.
+PASSED_THROUGH = (
+    "BACKOFFICE_SIGNING_KEYS", "BACKOFFICE_SIGNING_KEYS_FILE", "BACKOFFICE_KEY_CACHE_SECONDS",
+    "BACKOFFICE_QR_STATUS_HOURS", "BACKOFFICE_CHECKIN_DEDUP_MINUTES", "BACKOFFICE_AUTO_CHECKOUT_HOURS",
+    "BACKOFFICE_CHECKIN_RETENTION_DAYS", "BACKOFFICE_TRACE_MAX_STAY_HOURS", "SELF_CHECKIN_LIMIT_PER_IP",
+    "SELF_CHECKIN_LIMIT_PER_QR", "IMPORT_STAGING_DIR", "REPORTS_CHART_TTL", "REPORTS_ASSESSMENT_VALID_DAYS",
+)
+
+
+def _typed(value: str) -> int | float | str:
+    """Numbers as numbers (the packages compare and add them), anything else as given."""
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
 def from_environment(instance_path: str) -> dict:
     """Build the Flask config mapping from environment variables."""
     sqlite_default = f"sqlite:///{Path(instance_path) / 'backoffice.sqlite3'}"
-    return {
+    passed = {name: _typed(os.environ[name]) for name in PASSED_THROUGH if os.environ.get(name)}
+    return passed | {
         "SECRET_KEY": os.environ.get("SECRET_KEY", ""),
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL", sqlite_default),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
