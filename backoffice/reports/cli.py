@@ -4,7 +4,6 @@ city-wide scope of the operator who has shell access to the server; with it, wit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 
 import click
 from flask import Flask, current_app
