@@ -24,6 +24,7 @@ from typing import Any
 
 from flask import current_app, has_app_context
 from sqlalchemy import BigInteger, Integer, and_, literal, or_, select, union_all
+from sqlalchemy.orm import selectinload
 
 from backoffice import audit
 from backoffice.auth.scope import in_scope, scope
@@ -280,8 +281,8 @@ def rerun(user: Any, case_id: Any) -> TraceResult:
 
 def list_cases(user: Any, limit: int = 200) -> list[TraceCase]:
     require_tracer(user)
-    return list(db.session.scalars(scope(select(TraceCase), user).order_by(TraceCase.created_at.desc(),
-                                                                            TraceCase.id.desc()).limit(limit)))
+    return list(db.session.scalars(scope(select(TraceCase), user).options(selectinload(TraceCase.person))
+                                   .order_by(TraceCase.created_at.desc(), TraceCase.id.desc()).limit(limit)))
 
 
 def raise_alerts(result: TraceResult, now: datetime) -> list[TraceAlert]:

@@ -19,7 +19,7 @@ from backoffice.auth.scope import scope
 from backoffice.domain import Role
 from backoffice.extensions import db
 from backoffice.forms import IdNumber
-from backoffice.models import Location, Person, TraceAlert
+from backoffice.models import Location, Person
 from backoffice.timeutil import local_to_utc, to_local
 from backoffice.tracing import service
 
@@ -142,4 +142,4 @@ def acknowledge(alert_id: str):
     return redirect(url_for("admin.index"))
 
 
-__all__ = ["bp", "TracingView", "alerts_panel", "TraceAlert"]
+__all__ = ["bp", "TracingView", "alerts_panel"]
