@@ -2,6 +2,9 @@
 // bulk actions (data-bo-action) and confirmations (data-bo-confirm). Loaded with the page's CSP nonce.
 (function () {
   "use strict";
+  // Loaded by both the actions menu and the filter menu: bind once, or confirmations would ask twice.
+  if (window.boAdminBound) { return; }
+  window.boAdminBound = true;
   document.addEventListener("click", function (event) {
     var target = event.target instanceof Element ? event.target : null;
     if (!target) { return; }
