@@ -17,11 +17,13 @@ from backoffice.models.base import utcnow
 from backoffice.timeutil import LOCAL_TZ, local_today
 
 Q1, Q3, BEN_NGHE = 760, 770, 26740
-FORMULA_NAME = '=HYPERLINK("http://evil.example","Bấm vào đây")'
-LEVELS = [{"id": "rpt_safe", "label": {"vi": "An toàn (thử)", "en": "Safe (test)"}, "colour": "success",
-           "may_operate": True},
-          {"id": "rpt_unsafe", "label": {"vi": "Không an toàn (thử)", "en": "Unsafe (test)"}, "colour": "danger",
-           "may_operate": False}]
+
+
+def levels(tag: str) -> list[dict]:
+    return [{"id": f"rpt_safe_{tag}", "label": {"vi": f"An toàn (thử {tag})", "en": f"Safe (test {tag})"},
+             "colour": "success", "may_operate": True},
+            {"id": f"rpt_unsafe_{tag}", "label": {"vi": f"Không an toàn (thử {tag})", "en": f"Unsafe (test {tag})"},
+             "colour": "danger", "may_operate": False}]
 
 
 def _tax_code() -> str:
@@ -29,14 +31,17 @@ def _tax_code() -> str:
 
 
 def make_report_data() -> dict:
-    """Three Q1 organizations (one named like a formula), check-ins over 30 days, assessments of a test set."""
+    """Three Q1 organizations (one named like a formula), check-ins over 30 days, assessments of a test set.
+    Names and level ids carry a tag of their own, so several modules can each make their data."""
     now = utcnow()
-    version = CriteriaSetVersion(set_id=f"rpt-{secrets.token_hex(4)}", version="1.0.0", content_sha256="0" * 64,
-                                 content={"id": "rpt", "levels": LEVELS}, first_used_at=now)
+    tag = secrets.token_hex(3)
+    version = CriteriaSetVersion(set_id=f"rpt-{tag}", version="1.0.0", content_sha256="0" * 64,
+                                 content={"id": "rpt", "levels": levels(tag)}, first_used_at=now)
     db.session.add(version)
     orgs = []
-    for name, sector in ((FORMULA_NAME, "food_service"), ("+84 Quán Cà Phê Báo Cáo", "food_service"),
-                         ("Công ty Báo Cáo Quận Một", "enterprise")):
+    names = [f'=HYPERLINK("http://evil.example","Bấm vào đây {tag}")', f"+84 Quán Cà Phê Báo Cáo {tag}",
+             f"Công ty Báo Cáo Quận Một {tag}"]
+    for name, sector in zip(names, ("food_service", "food_service", "enterprise")):
         org = Organization(name=name, tax_code=_tax_code(), sector=sector, address="1 Lê Lợi", ward_code=BEN_NGHE,
                            district_code=Q1, status="active", contact_name="Thử")
         db.session.add(org)
@@ -65,15 +70,15 @@ def make_report_data() -> dict:
     common = {"set_version_id": version.id, "ruleset_id": version.set_id, "ruleset_version": "1.0.0",
               "state": "submitted", "district_code": Q1}
     db.session.add_all([
-        Assessment(organization_id=orgs[0].id, kind="self", level="rpt_unsafe", percent=40.0,
+        Assessment(organization_id=orgs[0].id, kind="self", level=f"rpt_unsafe_{tag}", percent=40.0,
                    submitted_at=now - timedelta(days=40), **common),
-        Assessment(organization_id=orgs[0].id, kind="self", level="rpt_safe", percent=85.0,
+        Assessment(organization_id=orgs[0].id, kind="self", level=f"rpt_safe_{tag}", percent=85.0,
                    submitted_at=now - timedelta(days=2), **common),
-        Assessment(organization_id=orgs[1].id, kind="inspection", level="rpt_unsafe", percent=35.0,
+        Assessment(organization_id=orgs[1].id, kind="inspection", level=f"rpt_unsafe_{tag}", percent=35.0,
                    submitted_at=now - timedelta(days=3), **common),
     ])
     db.session.commit()
-    return {"orgs": [o.id for o in orgs], "version": version.id}
+    return {"orgs": [o.id for o in orgs], "version": version.id, "tag": tag, "names": names}
 
 
 def day_start(day) -> datetime:

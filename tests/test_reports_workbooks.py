@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from backoffice.extensions import db
 from backoffice.models import AuditLog, District
 from tests.conftest import get_user
-from tests.reports_support import FORMULA_NAME, Q1, Q3, block, db_counts, figure, make_report_data, open_workbook
+from tests.reports_support import Q1, Q3, block, db_counts, figure, make_report_data, open_workbook
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -49,21 +49,23 @@ def test_inspector_downloads_the_district_workbook_with_the_database_totals(app,
 def test_formula_looking_names_stay_text(app, report_data, as_user):
     wb = open_workbook(as_user("inspector.q1").get(f"/admin/reports/district/{Q1}.xlsx").data)
     cells = [row[0] for row in wb["Tổ chức, doanh nghiệp"].iter_rows(min_row=2)]
-    evil = [c for c in cells if c.value == FORMULA_NAME]
+    formula, plus, _plain = report_data["names"]
+    evil = [c for c in cells if c.value == formula]
     assert len(evil) == 1 and evil[0].data_type == "s"
-    plus = [c for c in cells if str(c.value).startswith("+84 Quán")]
-    assert plus and plus[0].data_type == "s"
+    plus_cells = [c for c in cells if c.value == plus]
+    assert len(plus_cells) == 1 and plus_cells[0].data_type == "s"
 
 
 def test_latest_assessment_wins_and_labels_come_from_the_frozen_set(app, report_data, as_user):
     wb = open_workbook(as_user("inspector.q1").get(f"/admin/reports/district/{Q1}.xlsx").data)
     rows = {r[0]: r for r in wb["Tổ chức, doanh nghiệp"].iter_rows(min_row=2, values_only=True)}
-    evil = rows[FORMULA_NAME]
-    assert evil[4] == "An toàn (thử)" and evil[5] == 85.0 and evil[7] == "Không"
-    inspected = rows["+84 Quán Cà Phê Báo Cáo"]
-    assert inspected[4] == "Chưa đánh giá" and inspected[7] == "Có" and inspected[8] == "Không an toàn (thử)"
+    tag, (formula, plus, _plain) = report_data["tag"], report_data["names"]
+    evil = rows[formula]
+    assert evil[4] == f"An toàn (thử {tag})" and evil[5] == 85.0 and evil[7] == "Không"
+    inspected = rows[plus]
+    assert inspected[4] == "Chưa đánh giá" and inspected[7] == "Có" and inspected[8] == f"Không an toàn (thử {tag})"
     levels = {r[0]: r[1] for r in block(wb["Tổng hợp"], "Tổ chức theo mức độ tự đánh giá gần nhất")}
-    assert levels["An toàn (thử)"] == 1 and "Không an toàn (thử)" not in levels
+    assert levels[f"An toàn (thử {tag})"] == 1 and f"Không an toàn (thử {tag})" not in levels
 
 
 def test_city_workbook_has_a_summary_and_a_sheet_per_district(app, report_data, as_user, ctx):
