@@ -16,8 +16,20 @@ max_requests_jitter = 500
 # Load the app in the master: workers fork with config and rule files already validated.
 preload_app = os.environ.get("GUNICORN_PRELOAD", "1") == "1"
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
-errorlog = "-"
+errorlog = os.environ.get("GUNICORN_ERRORLOG", "-")
+# The client as the proxy saw it, which worker (pid) answered, and how long it took (ms): enough to follow a
+# request across workers and hosts.
+access_log_format = ('%({x-forwarded-for}i)s %(h)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms %(p)s '
+                     '"%(f)s" "%(a)s"')
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn >= 25 opens a control socket at one fixed path per user ($HOME/.gunicorn/gunicorn.ctl): a second
+# instance on the host (another port, a test, a blue/green switch) would take it over. Off unless a path is given.
+if os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
+# The workers' heartbeat files in memory: on a disk-backed /tmp the fchmod can stall a worker (gunicorn FAQ).
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
 def post_fork(server, worker):
