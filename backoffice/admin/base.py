@@ -23,6 +23,7 @@ from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.filters import FilterConverter
 from flask_admin.model import filters as admin_filters
+from flask_admin.model.form import converts
 from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.form import BaseForm
 from flask_babel import lazy_gettext as _l
@@ -52,6 +53,12 @@ def _scoped_query(session, model):
 
 class ScopedModelConverter(AdminModelConverter):
     """Relation dropdowns list only the rows the user may read; a forged id fails validation."""
+
+    @converts("UTCDateTime")
+    def convert_utc_datetime(self, field_args, **extra):
+        # Our UTC column type is unknown to Flask-Admin, which silently left the field out of forms (a test
+        # result saved without its time failed with a 500); views convert the local time typed to UTC.
+        return self.convert_datetime(field_args, **extra)
 
     def _model_select_field(self, prop, multiple, remote_model, **kwargs):
         # Ajax fields (form_ajax_refs) take no query_factory: their ScopedAjaxLoader applies the scope.
