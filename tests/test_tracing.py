@@ -215,3 +215,23 @@ def test_positive_test_result_opens_a_case(app, scenario):
         db.session.commit()
         assert db.session.scalar(select(func.count()).select_from(TraceCase)
                                  .where(TraceCase.person_id == person.id)) == 1
+
+
+def test_positive_test_entered_in_the_admin_opens_a_case(app, as_user):
+    with app.app_context():
+        person = _person("Nhập Qua Trang Quản Trị")
+        db.session.commit()
+        person_id = person.id
+    local_time = (datetime.now(timezone.utc) + timedelta(hours=7) - timedelta(hours=2)).strftime("%Y-%m-%d %H:%M:%S")
+    response = as_user("ward.bennghe").post_form(
+        "/admin/testresult/new/", {"person": str(person_id), "kind": "pcr", "result": "positive",
+                                   "tested_at": local_time}, token_from="/admin/testresult/new/")
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    with app.app_context():
+        case = db.session.scalar(select(TraceCase).where(TraceCase.person_id == person_id))
+        assert case is not None and case.source == "test"
+        assert case.created_by_id == get_user("ward.bennghe").id  # recorded by the officer, traced by the system
+        assert db.session.scalar(select(func.count()).select_from(AuditLog).where(
+            AuditLog.action == "trace.open", AuditLog.entity_id == str(case.id))) == 1
+    # The ward officer who recorded the test cannot read the trace.
+    assert as_user("ward.bennghe").get(f"/admin/tracing/{case.id}").status_code == 403
