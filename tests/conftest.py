@@ -78,21 +78,33 @@ def login(client, username: str, password: str = DEMO_PASSWORD):
 
 
 class Browser:
-    """A test client that behaves like a logged-in browser: `post_form` adds the CSRF token."""
+    """A test client that behaves like a logged-in browser: `post_form` adds the CSRF token.
+
+    Each request runs in an app context of its own: Flask would otherwise reuse one already pushed (the
+    `ctx` fixture's) and with it `g`, where Flask-Login caches the user, so two browsers in one test would
+    both act as whoever asked first."""
 
     def __init__(self, client, username: str):
         self.client, self.username = client, username
 
+    def _isolated(self, method, *args, **kwargs):
+        with self.client.application.app_context():
+            response = method(*args, **kwargs)
+            response.get_data()  # read streamed bodies while the context lives
+            return response
+
     def get(self, *args, **kwargs):
-        return self.client.get(*args, **kwargs)
+        return self._isolated(self.client.get, *args, **kwargs)
 
     def post(self, *args, **kwargs):
-        return self.client.post(*args, **kwargs)
+        return self._isolated(self.client.post, *args, **kwargs)
 
     def post_form(self, url: str, data: dict | None = None, token_from: str = "/admin/", **kwargs):
         data = dict(data or {})
-        data.setdefault("csrf_token", csrf_token(self.client, token_from))
-        return self.client.post(url, data=data, **kwargs)
+        if "csrf_token" not in data:
+            with self.client.application.app_context():
+                data["csrf_token"] = csrf_token(self.client, token_from)
+        return self.post(url, data=data, **kwargs)
 
 
 @pytest.fixture(scope="session")
