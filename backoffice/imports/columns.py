@@ -178,6 +178,12 @@ def phone(value: Any) -> str | None:
 
 
 def id_number(value: Any) -> tuple[str, str]:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    digits = re.sub(r"\s", "", str(value))
+    if digits.isdigit() and len(digits) == 11:
+        # A CCCD in a number cell loses the zero of its province code (079…); 11 digits is nothing else.
+        return identifiers.clean_id_number(digits, "cccd")
     return identifiers.clean_id_number(value)
 
 

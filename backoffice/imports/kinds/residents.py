@@ -151,7 +151,7 @@ class ResidentsKind(Kind):
             records.append(record)
         upsert(Person.__table__, records, ["id_number"], [*FIELDS, "updated_at"])
         ids = dict(db.session.execute(select(Person.id_number, Person.id).where(
-            Person.id_number.in_([r["id_number"] for r in records]))))
+            Person.id_number.in_([r["id_number"] for r in records]))).all())
         doses = [{"person_id": ids[values["id_number"]], "dose_number": n, "vaccine": values[f"vaccine_{n}"],
                   "vaccinated_on": values[f"date_{n}"]}
                  for values, _current in rows for n in range(1, DOSES + 1) if values.get(f"vaccine_{n}")]

@@ -61,7 +61,7 @@ class StaffKind(Kind):
         keys = [values["id_number"] for values, _ in rows]
         # Link to the registry by ID number. Only the id is read: nothing about the person is shown, and a
         # person already linked to another staff row of this organization is not linked twice.
-        persons = dict(db.session.execute(select(Person.id_number, Person.id).where(Person.id_number.in_(keys))))
+        persons = dict(db.session.execute(select(Person.id_number, Person.id).where(Person.id_number.in_(keys))).all())
         taken = set(db.session.scalars(select(Staff.person_id).where(
             Staff.organization_id == self.organization_id, Staff.person_id.in_(list(persons.values())),
             Staff.id_number.not_in(keys) | Staff.id_number.is_(None))))
