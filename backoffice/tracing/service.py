@@ -140,8 +140,12 @@ def overlap_query(visits: list[Visit], margin: timedelta, exclude_person: int):
     """One query: every stay at a visited location overlapping a visit widened by `margin`.
 
     The visits become a derived table of precomputed bounds (lo, hi, lo - max stay, lo - auto check-out), so
-    the join compares columns to values only: the range `checked_in_at BETWEEN lo - max_stay AND hi` is an
-    index range scan on (location_id, checked_in_at) on every database."""
+    the join compares columns to values only: `location_id = v AND checked_in_at BETWEEN lo - max_stay AND hi`
+    is an index range scan on (location_id, checked_in_at) per visit, on every database.
+
+    Both CTEs are MATERIALIZED so each is planned on its own: inlined, PostgreSQL joined the bounds to
+    `locations` first and then probed the check-ins index by location alone (every stay of 60 days at the
+    place, filtered afterwards — 100+ ms at 10 million rows instead of about 1 ms)."""
     cap, auto = max_stay(), auto_checkout()
     ts = UTCDateTime()
     rows = [select(literal(v.checkin_id, BigInteger()).label("visit_id"),
@@ -149,22 +153,28 @@ def overlap_query(visits: list[Visit], margin: timedelta, exclude_person: int):
                    literal(v.start - margin, ts).label("lo"), literal(v.end + margin, ts).label("hi"),
                    literal(v.start - margin - cap, ts).label("lo_cap"),
                    literal(v.start - margin - auto, ts).label("lo_seen")) for v in visits]
-    bounds = (rows[0] if len(rows) == 1 else union_all(*rows)).cte("visit_bounds")
+    bounds = (rows[0] if len(rows) == 1 else union_all(*rows)).cte("visit_bounds").prefix_with("MATERIALIZED")
     c = CheckIn
-    return (
-        select(c.id, bounds.c.visit_id, c.person_id, Person.full_name, Person.id_number, Person.phone,
-               Organization.name, c.location_id, Location.name, c.checked_in_at, c.last_seen_at, c.checked_out_at,
-               c.is_staff, c.status_colour)
+    stays = (
+        select(c.id, bounds.c.visit_id, c.person_id, c.organization_id, c.location_id, c.checked_in_at,
+               c.last_seen_at, c.checked_out_at, c.is_staff, c.status_colour)
         .select_from(bounds)
         .join(c, and_(c.location_id == bounds.c.location_id,
                       c.checked_in_at <= bounds.c.hi, c.checked_in_at >= bounds.c.lo_cap,
                       or_(and_(c.checked_out_at.is_not(None), c.checked_out_at >= bounds.c.lo),
                           and_(c.checked_out_at.is_(None), c.last_seen_at >= bounds.c.lo_seen))))
-        .join(Person, Person.id == c.person_id)
-        .join(Location, Location.id == c.location_id)
-        .join(Organization, Organization.id == c.organization_id)
         .where(c.person_id != exclude_person)
-        .order_by(Location.name, c.checked_in_at, c.id)
+    ).cte("contact_stays").prefix_with("MATERIALIZED")
+    s = stays.c
+    return (
+        select(s.id, s.visit_id, s.person_id, Person.full_name, Person.id_number, Person.phone, Organization.name,
+               s.location_id, Location.name, s.checked_in_at, s.last_seen_at, s.checked_out_at, s.is_staff,
+               s.status_colour)
+        .select_from(stays)
+        .join(Person, Person.id == s.person_id)
+        .join(Location, Location.id == s.location_id)
+        .join(Organization, Organization.id == s.organization_id)
+        .order_by(Location.name, s.checked_in_at, s.id)
     )
 
 
