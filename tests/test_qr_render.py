@@ -250,3 +250,17 @@ def test_render_is_pure_and_rejects_empty_batches():
     with pytest.raises(ValueError):
         render.cards_pdf([])
     assert re.match(rb"%PDF-1\.\d", render.personal_card_pdf(card))
+
+
+def test_pages_render_for_their_roles(app, as_user):
+    with app.app_context():
+        org1_id = _org("org1").id
+    for user, url in [("ward.bennghe", "/admin/qr-cards/"), ("ward.bennghe", "/admin/qr-cards/register"),
+                      ("admin", "/admin/qr-cards/register"), ("admin", f"/admin/qr-posters/?org={org1_id}"),
+                      ("org1.admin", "/admin/qr-posters/"), ("inspector.q1", "/admin/qr-posters/")]:
+        response = as_user(user).get(url)
+        assert response.status_code == 200, (user, url)
+    page = as_user("org1.admin").get("/admin/qr-posters/").get_data(as_text=True)
+    assert "Mã QR đơn vị" in page and "Tạo mã mới" in page
+    assert as_user("admin").get("/admin/qr-posters/?org=abc").status_code == 404
+    assert as_user("inspector.q3").get(f"/admin/qr-posters/?org={org1_id}").status_code == 404
