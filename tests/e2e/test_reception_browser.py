@@ -1,5 +1,6 @@
 """The reception page in headless Chromium: log in as org1.staff, a keyboard-wedge scan (type the text, press
-Enter) ends on the full-screen green result; a black one and a tampered code too; the last scans are listed."""
+Enter) ends on the full-screen green result; a black one, a tampered code and a text that is no QR code of ours
+too; the last scans are listed. (The e2e conftest fails the test on any CSP violation or JavaScript error.)"""
 from __future__ import annotations
 
 from playwright.sync_api import expect
@@ -60,4 +61,12 @@ def test_keyboard_wedge_scan_ends_on_the_green_screen(app, live_server, page):
     page.keyboard.press("Enter")
     expect(result).to_have_class("rc-result rejected")
     expect(page.locator("#result-note")).to_have_text("bad_signature")
+    page.keyboard.press("Escape")
+    expect(scan_input).to_be_focused()
+
+    # Not a QR code of ours nor a national one: rejected as such, and the page keeps working.
+    page.keyboard.type("HELLO-1234", delay=1)
+    page.keyboard.press("Enter")
+    expect(result).to_have_class("rc-result rejected")
+    expect(page.locator("#result-note")).to_have_text("unknown_prefix")
     assert errors == []
