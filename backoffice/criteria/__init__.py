@@ -6,8 +6,6 @@ without a new version; it registers the "criteria" suite of `flask rules check|t
 """
 from __future__ import annotations
 
-import os
-
 from flask import Blueprint, Flask
 
 from backoffice.rulebook import RuleSuite, register_suite
@@ -30,7 +28,7 @@ def init_app(app: Flask) -> None:
     from backoffice.criteria.registry import init_registry
     from backoffice.criteria.views import init_views
 
-    app.config.setdefault("CRITERIA_OVERDUE_DAYS", int(os.environ.get("CRITERIA_OVERDUE_DAYS", "30")))
+    app.config.setdefault("CRITERIA_OVERDUE_DAYS", 30)  # a self-assessment older than this is overdue
     init_registry(app)  # raises CriteriaSetError listing every problem: the app does not start
     app.register_blueprint(Blueprint("criteria", __name__, template_folder="templates"))
     init_views(app)

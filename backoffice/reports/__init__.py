@@ -15,7 +15,6 @@ def init_app(app: Flask) -> None:
     from backoffice.admin import admin_for
     from backoffice.reports import cli, dashboards, views
 
-    app.config.setdefault("REPORTS_ASSESSMENT_VALID_DAYS", 30)
     app.config.setdefault("REPORTS_CHART_TTL", 300)
     app.register_blueprint(views.bp)
     admin_for(app).add_view(views.ReportsView(name=_l("Reports"), endpoint="reports_admin", url="/admin/reports"))

@@ -22,7 +22,6 @@ from backoffice.models import (
 )
 from backoffice.reports.scope import CHECKIN_DAYS, RECENT_DAYS, ReportScope
 
-DEFAULT_VALID_DAYS = 30  # a self-assessment older than this is overdue (configurable default, not law)
 
 
 class local_date(FunctionElement):
@@ -55,7 +54,8 @@ def as_date(value: Any) -> date | None:
 
 
 def valid_days() -> int:
-    return int(current_app.config.get("REPORTS_ASSESSMENT_VALID_DAYS", DEFAULT_VALID_DAYS))
+    """Days after which a self-assessment is overdue: the criteria package's setting, one for the whole app."""
+    return int(current_app.config["CRITERIA_OVERDUE_DAYS"])
 
 
 # --- building blocks -------------------------------------------------------------------------------------
