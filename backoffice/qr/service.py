@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, exists, insert, select, update
+from sqlalchemy import bindparam, case, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from backoffice import audit
@@ -35,8 +35,10 @@ RETRIES = 4
 _T = CheckIn.__table__
 _OPEN_STAY = select(_T.c.id, _T.c.last_seen_at).where(
     _T.c.person_id == bindparam("pid"), _T.c.location_id == bindparam("lid"), _T.c.checked_out_at.is_(None))
+_NOW = bindparam("now", type_=_T.c.last_seen_at.type)
+# Never backwards: a scan that lost the race to open the stay extends it with its own, earlier, time.
 _EXTEND = update(_T).where(_T.c.id == bindparam("sid"), _T.c.checked_out_at.is_(None)).values(
-    last_seen_at=bindparam("now"), scan_count=_T.c.scan_count + 1)
+    last_seen_at=case((_T.c.last_seen_at < _NOW, _NOW), else_=_T.c.last_seen_at), scan_count=_T.c.scan_count + 1)
 _CLOSE = update(_T).where(_T.c.id == bindparam("sid"), _T.c.checked_out_at.is_(None)).values(
     checked_out_at=bindparam("now"), checkout_reason=bindparam("why"))
 _EXIT = update(_T).where(_T.c.id == bindparam("sid"), _T.c.checked_out_at.is_(None)).values(
