@@ -43,6 +43,25 @@ def test_template(as_user):
     assert book["Danh mục"].sheet_state == "hidden"
 
 
+def test_template_filled_in_imports(app, as_user, tmp_path):
+    """The template itself, filled in below its example row: the example is never imported."""
+    from openpyxl import load_workbook as load
+    admin = as_user("admin")
+    book = load(io.BytesIO(admin.get(BASE + "template.xlsx").data))
+    code = tax_codes(1)[0]
+    sheet = book["Danh sách"]
+    for column, value in enumerate(org_row(code, district="Q1", ward="Bến Thành"), start=1):
+        sheet.cell(row=3, column=column).value = value
+    out = io.BytesIO()
+    book.save(out)
+    url = record_url(upload(admin, BASE, out.getvalue(), "mau.xlsx"))
+    page = admin.get(url).get_data(as_text=True)
+    assert code in page and "0100047516" not in page
+    admin.post_form(url + "confirm", {"mode": "block"}, token_from=url)
+    with app.app_context():
+        assert db.session.scalar(select(Organization.ward_code).where(Organization.tax_code == code)) == 26743
+
+
 def test_wizard_end_to_end(app, as_user):
     admin = as_user("admin")
     codes = tax_codes(3)

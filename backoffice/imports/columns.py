@@ -97,7 +97,7 @@ def positive_int(value: Any) -> int:
         value = int(value)
     if isinstance(value, str):
         cleaned = re.sub(r"[\s.,]", "", value)  # "1.200" and "1,200" are both twelve hundred in a VN sheet
-        if not cleaned.isdigit():
+        if not (cleaned.isascii() and cleaned.isdigit()):  # "²".isdigit() is true, and int() refuses it
             raise ValueError(_("Expected a whole number greater than zero, not \"%(value)s\".", value=value))
         value = int(cleaned)
     if not isinstance(value, int) or value <= 0:

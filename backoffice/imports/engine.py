@@ -4,6 +4,7 @@ chunk by chunk. The preview and the apply use the same `compare`, so what the pr
 apply does, re-checked against the database as it is at confirm time."""
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -89,7 +90,7 @@ def preview(source: Path, filename: str, kind: Kind, token: str, limits: reader.
         width = max(len(header.values), max(mapping) + 1)
         headers = [reader.cell_text(v) for v in header.values] + [""] * (width - len(header.values))
         position = {column.key: index for index, column in mapping.items()}
-        body = (r for r in [*[r for r in first if r.number > header.number], *rows])
+        body = itertools.chain((r for r in first if r.number > header.number), rows)  # streamed, never a list
         counts: Counter = Counter()
         seen: dict[Any, int] = {}
         done = 0
@@ -139,10 +140,13 @@ def _locate(key: str, message: str, position: dict[str, int], headers: list[str]
 def _checked(body: Iterable[reader.Row], kind: Kind, mapping: dict[int, Column], position: dict[str, int],
              headers: list[str], seen: dict[Any, int]) -> Iterator[tuple[int, dict, list, list]]:
     """(row number, values, errors, the row's cells as read) for each non-empty row."""
+    example = [(index, column.example) for index, column in mapping.items() if column.required]
     for row in body:
         cells = row.values
         if all(v is None or (isinstance(v, str) and not v.strip()) for v in cells):
             continue  # blank rows (trailing or in between) are not rows of data
+        if example and all(index < len(cells) and cells[index] == value for index, value in example):
+            continue  # the template's example row, left in: never import it (its tax code is a real one)
         values: dict[str, Any] = {}
         errors: list[list[str]] = []
         for index, column in mapping.items():

@@ -177,7 +177,16 @@ def _csv_rows(path: Path, limits: Limits) -> Iterator[Row]:
     except csv.Error:
         dialect = csv.excel
     data_rows = 0
-    for number, values in enumerate(csv.reader(io.StringIO(text), dialect), start=1):
+    # newline="": the csv module reads line ends itself (a lone CR in a cell is otherwise an error).
+    rows = enumerate(csv.reader(io.StringIO(text, newline=""), dialect), start=1)
+    while True:
+        try:
+            number, values = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a field beyond csv's size limit, a NUL: the file, not the server
+            raise FileRejected(_("The CSV file cannot be read near row %(row)d (%(error)s).",
+                                 row=data_rows + 1, error=str(exc))) from None
         if any(v.strip() for v in values):
             data_rows += 1
             if data_rows > limits.max_rows + 10:
