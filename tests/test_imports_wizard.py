@@ -190,3 +190,19 @@ def test_residents_import(app, as_user):
     with app.app_context():
         record_id = int(url.rstrip("/").rsplit("/", 1)[1])
         assert db.session.get(ImportRecord, record_id).ward_code == 26740
+
+
+def test_refused_files_answer_422_in_vietnamese(as_user):
+    import zipfile
+    admin = as_user("admin")
+    response = upload(admin, BASE, b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "anh.xlsx")
+    assert response.status_code == 422
+    assert "không phải là bảng tính Excel" in response.get_data(as_text=True)
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/worksheets/sheet1.xml", b" " * (300 * 2**20))
+    response = upload(admin, BASE, bomb.getvalue(), "bom.xlsx")
+    assert response.status_code == 422 and "bom zip" in response.get_data(as_text=True)
+    response = upload(admin, BASE, xlsx([["Họ tên", "Ghi chú"], ["A", "B"]]), "sai.xlsx")
+    assert response.status_code == 422 and "Không tìm thấy dòng tiêu đề" in response.get_data(as_text=True)

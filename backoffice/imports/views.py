@@ -66,11 +66,13 @@ class ImportView(BaseView):
 
     # --- upload and history ------------------------------------------------------------------------------
     @expose("/")
-    def index(self):
+    def index(self, refused: str | None = None, status: int = 200):
         page = max(request.args.get("page", 1, type=int), 1)
         records, total = service.history(current_user, self.kind_name, page)
-        return self.render("imports/index.html", form=UploadForm(), records=records, total=total, page=page,
-                           pages=max((total + 19) // 20, 1), kind=self.kind, state_of=service.effective_state)
+        body = self.render("imports/index.html", form=UploadForm(), records=records, total=total, page=page,
+                           pages=max((total + 19) // 20, 1), kind=self.kind, state_of=service.effective_state,
+                           refused=refused)
+        return body, status
 
     @expose("/upload", methods=["POST"])
     def upload(self):
@@ -83,12 +85,13 @@ class ImportView(BaseView):
         try:
             record = service.receive(current_user, self.kind_name, upload.stream, upload.filename or "")
         except service.ImportRefused as exc:
-            flash(str(exc), "error")
-            return redirect(url_for(".index"))
+            return self.index(refused=str(exc), status=413)
         if record.options["size"] > service.setting("IMPORT_SYNC_BYTES", 1 << 20):
             self._background(service.run_preview, record)
         else:
-            service.run_preview(record, current_user)
+            record = service.run_preview(record, current_user)
+            if record.state == service.REJECTED:  # the file itself: say why, here, with a 4xx
+                return self.index(refused=record.options.get("message"), status=422)
         return redirect(url_for(".show", record_id=record.id))
 
     @expose("/template.xlsx")
