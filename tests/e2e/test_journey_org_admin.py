@@ -55,7 +55,7 @@ def test_org_admin_adds_a_location_and_downloads_its_poster(app, live_server, ne
     if texts is None:  # no poppler here: at least a whole PDF of one page
         assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
         return
-    assert texts == [f"http://127.0.0.1:5000/c/{location.qr_token}"]  # BACKOFFICE_PUBLIC_URL + the token
+    assert texts == [app.config["BACKOFFICE_PUBLIC_URL"].rstrip("/") + "/c/" + location.qr_token]
     # A visitor's phone opening that QR lands on this location's self check-in page.
     phone = new_page({"width": 390, "height": 800})
     phone.goto(live_server + urlsplit(texts[0]).path)
