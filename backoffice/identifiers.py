@@ -12,7 +12,8 @@ from flask_babel import gettext as _
 from stdnum import exceptions as stdnum_errors
 from stdnum.vn import mst
 
-_TAX_RE = re.compile(r"^(\d{9,10})(?:-?(\d{3}))?$")
+# re.ASCII: `\d` alone also matches Arabic-Indic, full-width… digits, which would be stored as they came.
+_TAX_RE = re.compile(r"^(\d{9,10})(?:-?(\d{3}))?$", re.ASCII)
 
 
 def clean_tax_code(value: object) -> str:
@@ -72,8 +73,8 @@ def format_phone(e164: str | None) -> str:
         return e164
 
 
-_CCCD_RE = re.compile(r"^\d{12}$")
-_CMND_RE = re.compile(r"^\d{9}$")
+_CCCD_RE = re.compile(r"^\d{12}$", re.ASCII)
+_CMND_RE = re.compile(r"^\d{9}$", re.ASCII)
 _PASSPORT_RE = re.compile(r"^[A-Z][0-9]{7,8}$")
 
 
@@ -92,6 +93,6 @@ def clean_id_number(value: object, id_type: str | None = None) -> tuple[str, str
         return text, "cmnd"
     if id_type in (None, "", "passport") and _PASSPORT_RE.match(text):
         return text, "passport"
-    if id_type == "cccd" and text.isdigit() and len(text) == 11:
+    if id_type == "cccd" and text.isascii() and text.isdigit() and len(text) == 11:
         return text.zfill(12), "cccd"  # a number cell lost its leading zero (province codes start with 0)
     raise ValueError(_("%(value)s is not a CCCD (12 digits), CMND (9 digits) or passport number.", value=text))
