@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from backoffice.criteria.engine import CompileErrors, CompiledSet, compile_set
-from backoffice.criteria.schema import CriteriaSet
+from backoffice.criteria.schema import AnswerKind, CriteriaSet
 from backoffice.rulebook import Problem, TestOutcome
 
 SUBDIR = "criteria"
@@ -72,6 +73,10 @@ def parse_file(path: Path) -> tuple[LoadedSet | None, list[Problem]]:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else ""
         return None, [Problem(name, where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+        # Well-formed YAML whose scalar cannot be built: PyYAML raises these, not YAMLError, for a date that
+        # does not exist (`valid_from: 2021-02-30`) or a tagged value of the wrong form (`!!int x`).
+        return None, [Problem(name, "", f"not valid YAML: {exc}")]
     if not isinstance(raw, dict):
         return None, [Problem(name, "", "the file must hold one criteria set (a mapping)")]
     try:
@@ -114,14 +119,17 @@ def _check_tests(name: str, compiled: CompiledSet) -> list[Problem]:
     """Test cases must name things that exist (a typo would make a test pass for the wrong reason)."""
     problems = []
     spec = compiled.spec
-    asked = {item.id for item in compiled.asked()}
+    items = {item.id: item for item in compiled.asked()}
+    asked = set(items)
     levels = {lv.id for lv in spec.levels} | {"not_evaluable"}
     crit_ids = {c.id for c in spec.criteria()}
     for case in spec.tests:
         where = f"test '{case.name}'"
-        for key in case.answers:
+        for key, value in case.answers.items():
             if key not in asked:
                 problems.append(Problem(name, where, f"answer to unknown or unasked item '{key}'"))
+            elif not _answer_fits(items[key], value):
+                problems.append(Problem(name, where, f"answer {value!r} to '{key}' is not a possible answer"))
         for key in case.facts:
             if key not in compiled.fact_names:
                 problems.append(Problem(name, where, f"fact '{key}' is not used by this set"))
@@ -133,6 +141,20 @@ def _check_tests(name: str, compiled: CompiledSet) -> list[Problem]:
     if not spec.tests:
         problems.append(Problem(name, "tests", "a criteria set must carry at least one test case"))
     return problems
+
+
+def _answer_fits(item, value: Any) -> bool:
+    """A test case's answer is one the form could give (the engine trusts answers validated on the way in)."""
+    if value is None or value == "":
+        return True
+    if item.answer == AnswerKind.YES_NO:
+        return value in (True, False, "yes", "no")
+    if item.answer == AnswerKind.CHOICE:
+        return str(value) in {o.id for o in item.options or ()}
+    try:
+        return not isinstance(value, bool) and math.isfinite(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def criteria_files(rules_dir: str | Path) -> list[Path]:
