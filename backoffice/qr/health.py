@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import string
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -62,20 +63,20 @@ class OutcomeSpec(_Strict):
 
 class DoseSpec(_Strict):
     vaccine: str
-    days_ago: int
+    days_ago: int = Field(ge=-36_500, le=36_500)  # a century either way; more overflows the date
 
 
 class ExpectSpec(_Strict):
     colour: Literal["green", "black"]
     outcome: str | None = None
-    reason: dict[str, str] = {}
+    reason: dict[Literal["vi", "en"], str] = {}  # by the app's languages (another would fail in Babel)
 
 
 class TestCaseSpec(_Strict):
     name: str
     day: date | None = None  # the scan day; not `on`, which YAML 1.1 reads as a boolean
     vaccinations: list[DoseSpec] = []
-    recovered_days_ago: int | None = None
+    recovered_days_ago: int | None = Field(None, ge=-36_500, le=36_500)
     expect: ExpectSpec
 
 
@@ -172,6 +173,10 @@ def load_file(path: Path) -> tuple[RuleSet | None, list[Problem]]:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         return None, [Problem(name, where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+        # Well-formed YAML whose scalar cannot be built: PyYAML raises these, not YAMLError, for a date that
+        # does not exist (`valid_from: 2021-02-30`) or a tagged value of the wrong form (`!!int x`).
+        return None, [Problem(name, "", f"not valid YAML: {exc}")]
     if not isinstance(raw, dict):
         return None, [Problem(name, "", "the file must be a mapping (id, version, outcomes…)")]
     try:
@@ -188,10 +193,18 @@ def load_file(path: Path) -> tuple[RuleSet | None, list[Problem]]:
             compiled.append((outcome, rule_engine.Rule(outcome.when, context=context)))
         except rule_engine.errors.EngineError as exc:
             problems.append(Problem(name, where + ".when", f"{type(exc).__name__}: {exc.message}"))
+        # Placeholders are plain fact or param names: "{doses[0]}" or "{recovered_days.real}" would fail (or
+        # read an attribute) only at scan time, when the fact is None or a float.
         try:
+            fields = [f for _text, f, _spec, _conv in string.Formatter().parse(outcome.reason) if f is not None]
             outcome.reason.format(**{n: 1 for n in names})
-        except (KeyError, IndexError, ValueError) as exc:
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError) as exc:
             problems.append(Problem(name, where + ".reason", f"unknown placeholder {exc}"))
+        else:
+            for field in fields:
+                if field not in names:
+                    problems.append(Problem(name, where + ".reason", f"placeholder {{{field}}} is not a fact or "
+                                                                     f"param name"))
     ids = [o.id for o in spec.outcomes]
     if len(set(ids)) != len(ids):
         problems.append(Problem(name, "outcomes", "outcome ids must be unique"))
@@ -389,10 +402,14 @@ def run_tests(rules_dir: str) -> list[TestOutcome]:
     for rule_set in load_all(rules_dir)[0]:
         spec = rule_set.spec
         for test in spec.tests:
-            day = test.day or spec.valid_from + timedelta(days=30)
-            facts = facts_from([(d.vaccine, day - timedelta(days=d.days_ago)) for d in test.vaccinations],
-                               [day - timedelta(days=test.recovered_days_ago)]
-                               if test.recovered_days_ago is not None else [], day, spec.vaccines)
+            try:
+                day = test.day or spec.valid_from + timedelta(days=30)
+                facts = facts_from([(d.vaccine, day - timedelta(days=d.days_ago)) for d in test.vaccinations],
+                                   [day - timedelta(days=test.recovered_days_ago)]
+                                   if test.recovered_days_ago is not None else [], day, spec.vaccines)
+            except OverflowError:  # a day near year 1 or 9999: the case cannot be dated
+                outcomes.append(TestOutcome(rule_set.file, test.name, False, "the test's dates are out of range"))
+                continue
             try:
                 status = decide(rule_set, facts)
             except rule_engine.errors.EngineError as exc:
