@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_DB = 14  # tests/test_auth_ratelimit.py uses 15
 DEMO_PASSWORD = "prod-demo-2021"
+PG_TIMEOUTS = "connect_timeout=5&options=-c%20statement_timeout%3D30s"
 
 
 def free_port() -> int:
@@ -146,8 +147,10 @@ def production_env(database_url: str, *, port: int, instance: Path, redis: str, 
                    workers: int = 3, **extra: str) -> dict[str, str]:
     """Exactly the environment docs/deployment.md prescribes (plus test-only bits: port, folders, log file)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "FLASK_", "BACKOFFICE_", "GUNICORN_"))}
+    # Bounded waits: a connection attempt to an unreachable server, a runaway statement (docs/deployment.md).
+    bounded = database_url + ("&" if "?" in database_url else "?") + PG_TIMEOUTS
     env.update({
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": bounded,
         "SECRET_KEY": secrets.token_hex(32),
         "SESSION_COOKIE_SECURE": "1",
         "RATELIMIT_STORAGE_URI": redis,
