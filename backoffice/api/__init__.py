@@ -6,6 +6,9 @@ with a stable code and a message in the language of `Accept-Language` (Vietnames
 """
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 from flask import Blueprint, Flask, current_app, jsonify, request
 from flask_babel import force_locale
 
@@ -100,6 +103,18 @@ def keys():
     response = jsonify(keyring.jwks())
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """This API described in OpenAPI 3 (backoffice/api/openapi.yaml), for client generators and contract tests."""
+    return jsonify(_openapi_document())
+
+
+@functools.cache
+def _openapi_document() -> dict:
+    import yaml
+    return yaml.safe_load((Path(__file__).with_name("openapi.yaml")).read_text(encoding="utf-8"))
 
 
 def init_app(app: Flask) -> None:
