@@ -42,8 +42,9 @@ def _login_page_while(port: int) -> tuple[int, str, str]:
     status, headers, body = harness.request(port, "GET", "/login")
     token = _CSRF.search(body.decode()).group(1)
     cookie = headers["Set-Cookie"].split(";", 1)[0]
-    status, headers, body = harness.request(port, "POST", "/login", f"username=org1.admin&password=x&csrf_token={token}",
-                                            {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
+    form = f"username=org1.admin&password=x&csrf_token={token}"
+    status, headers, body = harness.request(port, "POST", "/login", form, {
+        "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
     return status, headers.get_content_type(), body.decode(errors="replace")
 
 
