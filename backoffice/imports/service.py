@@ -49,7 +49,7 @@ def _actor(user: Any) -> dict:
 def receive(user: Any, kind_name: str, stream: IO[bytes], filename: str) -> ImportRecord:
     """Store an upload in staging and create its ImportRecord (state `reading`). PermissionError when the
     user's role may not run this kind of import."""
-    kind_for(kind_name, user)
+    kind = kind_for(kind_name, user)
     staging.sweep(setting("IMPORT_STAGING_TTL", 24 * 3600))
     token = staging.new_token()
     target = staging.path(token, ".upload")
@@ -67,7 +67,7 @@ def receive(user: Any, kind_name: str, stream: IO[bytes], filename: str) -> Impo
     record = ImportRecord(kind=kind_name, filename=name, file_sha256=digest.hexdigest(), state=READING,
                           options={"token": token, "size": size}, counts={},
                           created_by_id=getattr(user, "id", None), created_at=utcnow(),
-                          **kind_for(kind_name, user).record_scope())
+                          **kind.record_scope())
     db.session.add(record)
     db.session.commit()
     return record
