@@ -14,6 +14,7 @@ from flask import Flask, jsonify, render_template, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from backoffice import config as config_module
 from backoffice.extensions import babel, csrf, db, limiter, login_manager, migrate
@@ -33,6 +34,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         n = int(os.environ["BACKOFFICE_PROXY_COUNT"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
+    # Path ids beyond 64 bits can name no row; unbounded, they reach the database driver (SQLite raises
+    # OverflowError) and answered 500. Set before any route is added: rules bind their converter then.
+    app.url_map.converters["int"] = _BoundedInt
     _init_extensions(app)
     _register_blueprints(app)
     _register_errors(app)
@@ -43,6 +47,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     init_admin(app)
     _init_plugins(app)
     return app
+
+
+class _BoundedInt(IntegerConverter):
+    def __init__(self, map, fixed_digits: int = 0, min: int | None = None, max: int | None = 2**63 - 1,
+                 signed: bool = False) -> None:
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
 def _ensure_secret_key(app: Flask) -> None:
@@ -147,6 +157,14 @@ def _register_errors(app: Flask) -> None:
 
     for code in messages:
         app.register_error_handler(code, lambda exc, code=code: render(code))
+
+    @app.errorhandler(OverflowError)
+    def out_of_range(exc):
+        # A number from the request too large for the database or a date (?id=99999999999999999999,
+        # ?date=9999-12-31 plus a window): the request's fault, and nothing was written.
+        log.info("out of range: %s", exc)
+        db.session.rollback()
+        return render(400, reason="out_of_range")
 
     from sqlalchemy.exc import OperationalError, InterfaceError
 
