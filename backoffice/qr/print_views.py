@@ -114,13 +114,21 @@ class PostersView(BaseView):
             return _send(render.qr_svg(url), f"{name}.svg", SVG)
         abort(404)
 
+    def _may_rotate(self) -> None:
+        # The role first: an inspector (who may read posters) is refused with 403 whatever the id, not told
+        # by a 404 or 403 which ids exist.
+        if current_user.role not in locations.ROTATE_ROLES:
+            deny("qr_posters.rotate")
+
     @expose("/org/<org_id>/rotate", methods=["POST"])
     def rotate_org(self, org_id):
+        self._may_rotate()
         org = self._org(org_id)
         return self._rotate(org, url_for(".index", org=org.id))
 
     @expose("/location/<location_id>/rotate", methods=["POST"])
     def rotate_location(self, location_id):
+        self._may_rotate()
         location = self._location(location_id, active=False)
         return self._rotate(location, url_for(".index", org=location.organization_id))
 
