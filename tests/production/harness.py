@@ -145,9 +145,9 @@ def new_signing_key() -> str:
 
 def production_env(database_url: str, *, port: int, instance: Path, redis: str, signing_keys: str,
                    workers: int = 3, **extra: str) -> dict[str, str]:
-    """Exactly the environment docs/deployment.md prescribes (plus test-only bits: port, folders, log file)."""
+    """Exactly the environment the README (Deployment) prescribes (plus test-only bits: port, folders, log file)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "FLASK_", "BACKOFFICE_", "GUNICORN_"))}
-    # Bounded waits: a connection attempt to an unreachable server, a runaway statement (docs/deployment.md).
+    # Bounded waits: a connection attempt to an unreachable server, a runaway statement (the README (Deployment)).
     bounded = database_url + ("&" if "?" in database_url else "?") + PG_TIMEOUTS
     env.update({
         "DATABASE_URL": bounded,

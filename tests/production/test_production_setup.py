@@ -1,6 +1,6 @@
 """The production setup, for real: gunicorn with 3 workers serving `wsgi:app` on PostgreSQL, migrated with
 `flask db upgrade`, seeded; rate limits in Redis; signing keys from configuration; behind a (simulated) TLS proxy
-(`BACKOFFICE_PROXY_COUNT=1`, `SESSION_COOKIE_SECURE=1`). See docs/deployment.md."""
+(`BACKOFFICE_PROXY_COUNT=1`, `SESSION_COOKIE_SECURE=1`). See the README (Deployment)."""
 from __future__ import annotations
 
 import json
@@ -160,7 +160,7 @@ def test_login_limit_holds_across_workers_through_redis(production):
 
 
 def test_backup_restores_into_a_working_database(production, tmp_path):
-    """The backup of docs/deployment.md: `pg_dump -Fc`, restored with `pg_restore` into an empty database, holds
+    """The backup of the README (Deployment): `pg_dump -Fc`, restored with `pg_restore` into an empty database, holds
     everything (migration version, check-ins, the key ring's public keys) and serves: a QR signed before the backup
     verifies against the restored key ring."""
     import shutil
