@@ -263,7 +263,9 @@ class ScopedModelView(ModelView):
 
     # --- exports ---------------------------------------------------------------------------------
     def get_export_value(self, model, name):
-        return exports.csv_safe(super().get_export_value(model, name))
+        # Related records (a check-in's location…) are objects until the CSV writer str()s them: make them text
+        # first, or a location named "=HYPERLINK(…)" passes csv_safe untouched.
+        return exports.csv_safe(self._export_value(model, name))
 
     def _export_tablib(self, export_type: str, return_url: str):
         if export_type != "xlsx":
