@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Request, jsonify, render_template, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -37,6 +37,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     # Path ids beyond 64 bits can name no row; unbounded, they reach the database driver (SQLite raises
     # OverflowError) and answered 500. Set before any route is added: rules bind their converter then.
     app.url_map.converters["int"] = _BoundedInt
+    app.request_class = _Request
     _init_extensions(app)
     _register_blueprints(app)
     _register_errors(app)
@@ -47,6 +48,19 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     init_admin(app)
     _init_plugins(app)
     return app
+
+
+class _Request(Request):
+    """JSON nested thousands deep makes the json module raise RecursionError, which Flask's get_json does not
+    treat as bad JSON (only ValueError): it escaped as a 500. Read it as the malformed JSON it is."""
+
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True):
+        try:
+            return super().get_json(force=force, silent=silent, cache=cache)
+        except RecursionError:
+            if silent:
+                return None
+            return self.on_json_loading_failed(ValueError("JSON nested too deeply"))
 
 
 class _BoundedInt(IntegerConverter):
