@@ -19,6 +19,11 @@ from backoffice.imports import jobs, service, staging, template
 from backoffice.imports.kinds import kinds
 
 PAGE = 100
+MAX_ID = 2**31 - 1
+
+
+def _page() -> int:
+    return min(max(request.args.get("page", 1, type=int), 1), 1_000_000)
 STATUSES = ("new", "update", "unchanged", "error")
 
 
@@ -56,6 +61,8 @@ class ImportView(BaseView):
         deny(f"{self.endpoint}.access")
 
     def _record(self, record_id: int):
+        if not 0 < record_id <= MAX_ID:  # an id no column can hold is simply not found
+            abort(404)
         record = service.get(record_id, current_user)
         if record is None or record.kind != self.kind_name:
             abort(404)
@@ -67,7 +74,7 @@ class ImportView(BaseView):
     # --- upload and history ------------------------------------------------------------------------------
     @expose("/")
     def index(self, refused: str | None = None, status: int = 200):
-        page = max(request.args.get("page", 1, type=int), 1)
+        page = _page()
         records, total = service.history(current_user, self.kind_name, page)
         body = self.render("imports/index.html", form=UploadForm(), records=records, total=total, page=page,
                            pages=max((total + 19) // 20, 1), kind=self.kind, state_of=service.effective_state,
@@ -108,7 +115,7 @@ class ImportView(BaseView):
                    "mine": record.created_by_id == current_user.id, "plain": PlainForm()}
         if state == service.PREVIEWED and staging.exists(record.options["token"]):
             status = request.args.get("status") if request.args.get("status") in STATUSES else None
-            page = max(request.args.get("page", 1, type=int), 1)
+            page = _page()
             rows, matching = staging.page(record.options["token"], status, (page - 1) * PAGE, PAGE)
             context.update(rows=rows, matching=matching, status=status, page=page,
                            pages=max((matching + PAGE - 1) // PAGE, 1), form=ConfirmForm())
