@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from backoffice.extensions import db
 from backoffice.models import Location
+from tests.e2e.conftest import _REPORT_CSP, PageWatch
 from tests.e2e.support import login
 
 pytestmark = pytest.mark.browser
@@ -73,3 +74,27 @@ def test_public_pages_keep_to_the_csp(app, live_server, new_page):
     open_ok(page, f"{live_server}/guide/")
     response = page.goto(f"{live_server}/no-such-page")
     assert response.status == 404
+
+
+def test_the_watch_catches_what_the_policy_blocks(live_server, browser):
+    """The check above is only worth something if it sees violations: the real login page with its real CSP
+    header, plus an inline script and an inline handler of the kind the policy forbids, must be reported."""
+    context = browser.new_context()
+    context.add_init_script(_REPORT_CSP)
+    page = context.new_page()
+    watch = PageWatch(page)
+
+    def tamper(route):
+        response = route.fetch()
+        body = response.text().replace("</body>", '<script>window.injected = 1</script>'
+                                                  '<img src="/nothing" onerror="window.injected = 2"></body>')
+        route.fulfill(response=response, body=body)
+
+    page.route(f"{live_server}/login", tamper)
+    try:
+        page.goto(f"{live_server}/login")
+        page.wait_for_timeout(200)
+        assert page.evaluate("window.injected") is None  # blocked
+        assert len([p for p in watch.problems if "CSP violation" in p]) >= 2, watch.problems
+    finally:
+        context.close()
