@@ -172,10 +172,14 @@ def _register_errors(app: Flask) -> None:
     for code in messages:
         app.register_error_handler(code, lambda exc, code=code: render(code))
 
+    from sqlalchemy.exc import DataError
+
     @app.errorhandler(OverflowError)
+    @app.errorhandler(DataError)
     def out_of_range(exc):
-        # A number from the request too large for the database or a date (?id=99999999999999999999,
-        # ?date=9999-12-31 plus a window): the request's fault, and nothing was written.
+        # A value from the request the database or a date cannot hold (?id=99999999999999999999 — OverflowError
+        # on SQLite, DataError "out of range" on PostgreSQL —, ?page=-5 as a negative OFFSET, a NUL in a text
+        # filter): the request's fault, and nothing was written.
         log.info("out of range: %s", exc)
         db.session.rollback()
         return render(400, reason="out_of_range")
