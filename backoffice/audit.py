@@ -41,6 +41,18 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def clean(value: Any) -> Any:
+    """Text as PostgreSQL stores it: no NUL, which text and jsonb columns refuse (a refused request's path or a
+    scanned text may carry one, and its audit entry must still be written)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {clean(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    return value
+
+
 def _actor() -> User | None:
     if has_request_context() and getattr(current_user, "is_authenticated", False):
         return current_user._get_current_object()
@@ -66,9 +78,9 @@ def record(action: str, entity: Any = None, *, entity_name: str | None = None, e
         actor_name=actor_name or (actor.username if actor else ""),
         action=action,
         entity=entity_name or "",
-        entity_id="" if entity_id is None else str(entity_id),
-        before=before,
-        after=after,
+        entity_id="" if entity_id is None else clean(str(entity_id)),
+        before=clean(before),
+        after=clean(after),
         ip=(request.remote_addr or "") if has_request_context() else "cli",
         organization_id=organization_id,
         district_code=district_code,
@@ -93,9 +105,9 @@ def record_now(action: str, **kwargs: Any) -> None:
                 actor_name=entry_kwargs.pop("actor_name", None) or (actor.username if actor else ""),
                 action=action,
                 entity=entry_kwargs.pop("entity_name", "") or "",
-                entity_id=str(entry_kwargs.pop("entity_id", "") or ""),
-                before=entry_kwargs.pop("before", None),
-                after=entry_kwargs.pop("after", None),
+                entity_id=clean(str(entry_kwargs.pop("entity_id", "") or "")),
+                before=clean(entry_kwargs.pop("before", None)),
+                after=clean(entry_kwargs.pop("after", None)),
                 ip=(request.remote_addr or "") if has_request_context() else "cli",
                 organization_id=entry_kwargs.pop("organization_id", None),
                 district_code=entry_kwargs.pop("district_code", None),
