@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any, Iterable, Sequence
 
 from flask import Response
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
@@ -33,10 +34,18 @@ def csv_safe(value: Any) -> Any:
     return value
 
 
+def _legal(text: str) -> str:
+    """Control characters (a NUL in an audited path…) are not allowed in a worksheet: openpyxl raises
+    IllegalCharacterError and the whole export failed. Show them as U+FFFD."""
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", text)
+
+
 def xlsx_cell(ws, value: Any, *, bold: bool = False) -> WriteOnlyCell:
     """A write-only cell whose text is never interpreted as a formula."""
     if isinstance(value, datetime) and value.tzinfo is not None:
         value = value.replace(tzinfo=None)  # Excel has no time zones; callers pass local time
+    if isinstance(value, str):
+        value = _legal(value)
     cell = WriteOnlyCell(ws, value=value)
     if isinstance(value, str) and value.startswith("="):
         cell.data_type = "s"  # openpyxl would otherwise store it as a formula
@@ -47,7 +56,7 @@ def xlsx_cell(ws, value: Any, *, bold: bool = False) -> WriteOnlyCell:
 
 def set_text(cell, value: Any) -> None:
     """Assign a value to a normal (not write-only) cell, keeping formula-looking text as text."""
-    cell.value = value
+    cell.value = _legal(value) if isinstance(value, str) else value
     if isinstance(value, str) and value.startswith("="):
         cell.data_type = "s"
 
