@@ -63,7 +63,8 @@ def receive(user: Any, kind_name: str, stream: IO[bytes], filename: str) -> Impo
                 raise ImportRefused(_("The file is larger than the limit of %(limit)d MB.", limit=cap // 2**20))
             digest.update(block)
             out.write(block)
-    name = Path(filename or "upload").name[:255]
+    # Shown and stored, never used as a path; no NUL or control characters (PostgreSQL refuses NUL in text).
+    name = "".join(c for c in Path(filename or "upload").name if c.isprintable())[:255] or "upload"
     record = ImportRecord(kind=kind_name, filename=name, file_sha256=digest.hexdigest(), state=READING,
                           options={"token": token, "size": size}, counts={},
                           created_by_id=getattr(user, "id", None), created_at=utcnow(),
