@@ -177,7 +177,6 @@ def _request(client, rule, url: str, token: str | None):
     try:
         return client.get(url) if "GET" in methods else client.post(url, data=data)
     except Exception as exc:  # noqa: BLE001 — reported as the 500 it would be
-        db.session.rollback()
         return _Crashed(exc)
 
 
@@ -276,7 +275,7 @@ HOSTILE = ["99999999999999999999999", "-1", "..%2F..%2F..%2Fetc%2Fpasswd", "%2E%
            quote("Đ;'\"<>", safe="")]
 
 
-@pytest.mark.parametrize("username", ["admin", "org1.admin", "org1.staff", "ward.bennghe", "anonymous"])
+@pytest.mark.parametrize("username", ["admin", "org1.staff", "anonymous"])
 def test_hostile_path_arguments_never_answer_5xx(app, clients, username):
     client, token = clients[username]
     failures = []
@@ -299,7 +298,7 @@ HOSTILE_QUERIES = ["id=99999999999999999999999", "id=-1", "id=%00", "page=999999
                    "sector=%00", "status=..%2F..", "q=" + "x" * 3000]
 
 
-@pytest.mark.parametrize("username", ["admin", "inspector.q1", "org1.admin", "org1.staff", "ward.bennghe"])
+@pytest.mark.parametrize("username", ["admin", "org1.admin", "ward.bennghe"])
 def test_hostile_query_arguments_never_answer_5xx(app, clients, username):
     client, _token = clients[username]
     failures = []
@@ -314,8 +313,7 @@ def test_hostile_query_arguments_never_answer_5xx(app, clients, username):
             try:
                 status = client.get(f"{url}?{query}").status_code
             except Exception as exc:  # noqa: BLE001 — reported as the 500 it would be
-                db.session.rollback()
-                status = repr(exc)[:120]
+                status = repr(exc)[:160]
             if not isinstance(status, int) or status >= 500:
                 failures.append(f"{url}?{query[:60]}: {status}")
     assert failures == [], "\n".join(failures)
