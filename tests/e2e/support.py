@@ -27,6 +27,8 @@ def logout(page) -> None:
 def menu(page, category: str, item: str | None = None) -> None:
     """Go somewhere through the top menu, as a person would: open the category, click the item (its text, or
     its address when it starts with "/")."""
+    # The menu's scripts run at the end of the page: a click before them opens nothing (a person just waits).
+    page.wait_for_load_state("load")
     nav = page.locator("nav .navbar-nav").first
     if item is None:
         entry = nav.locator("a.nav-link", has_text=category)
