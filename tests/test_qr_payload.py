@@ -120,6 +120,31 @@ def test_configured_key_signs_without_a_stored_secret(app):
             keyring.invalidate()
 
 
+def test_a_configured_key_becomes_the_signer_with_use(app):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+    private = Ed25519PrivateKey.generate()
+    seed = keyring._b64(private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()))
+    kid = keyring.kid_for(keyring._raw_public(private))
+    runner = app.test_cli_runner()
+    with app.app_context():
+        previous = keyring.current_signer().kid
+        app.config["BACKOFFICE_SIGNING_KEYS"] = f"{kid}={seed}"
+        try:
+            result = runner.invoke(args=["keys", "use", kid])
+            assert result.exit_code == 0, result.output
+            assert keyring.current_signer().kid == kid
+            text = issue_personal_payload(person())
+            assert parse_scan_text(text).kid == kid  # signed by the configured key, verified from its public half
+            assert db.session.get(SigningKey, kid).private_key is None
+            assert keyring.verify(previous, b"\0" * 64, b"x") == "bad_signature"  # still in the ring, verifying
+        finally:
+            keyring.use(previous)
+            app.config["BACKOFFICE_SIGNING_KEYS"] = ""
+            keyring.invalidate()
+        assert runner.invoke(args=["keys", "use", "NOSUCHKY"]).exit_code != 0
+
+
 def test_keys_cli(app):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["keys", "rotate"])

@@ -1,4 +1,4 @@
-"""CLI of the QR capability: `keys generate|rotate|list|retire`, `qr personal <id>`, `checkins purge|auto-checkout`.
+"""CLI of the QR capability: `keys generate|rotate|use|list|retire`, `qr personal <id>`, `checkins purge|auto-checkout`.
 Thin: each command calls an operation."""
 from __future__ import annotations
 
@@ -42,6 +42,18 @@ def keys_list() -> None:
             "signing" if row.signing else "verifying")
         where = "database (encrypted)" if row.private_key else ("configuration" if not row.retired_at else "-")
         click.echo(f"{row.kid}  {row.created_at.isoformat(timespec='seconds')}  {state:<28} private key: {where}")
+
+
+@keys_cli.command("use")
+@click.argument("kid")
+def keys_use(kid: str) -> None:
+    """Make a key the signer (e.g. one newly added to BACKOFFICE_SIGNING_KEYS)."""
+    from backoffice.qr import keyring
+    try:
+        keyring.use(kid.strip().upper())
+    except keyring.KeyRingError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{kid.strip().upper()} signs from now on. Older keys still verify until retired.")
 
 
 @keys_cli.command("retire")

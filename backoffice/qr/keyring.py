@@ -247,6 +247,25 @@ def rotate() -> SigningKey:
     return _create(signing=True, action="signing_key.rotate")
 
 
+def use(kid: str) -> SigningKey:
+    """Make an existing key the signer, e.g. one newly given in configuration (`BACKOFFICE_SIGNING_KEYS`).
+    Its private key must be available here; the previous signer keeps verifying until retired."""
+    _sync_configured()
+    row = db.session.get(SigningKey, kid)
+    if row is None:
+        raise KeyRingError(f"no key {kid!r}")
+    if row.retired_at is not None:
+        raise KeyRingError(f"key {kid} is retired")
+    _private_key_of(row)  # refuse a key this server cannot sign with
+    for other in db.session.scalars(select(SigningKey).where(SigningKey.signing.is_(True), SigningKey.kid != kid)):
+        other.signing = False
+    row.signing = True
+    audit.record("signing_key.use", entity_name="signing_keys", entity_id=kid, after={"kid": kid, "signing": True})
+    db.session.commit()
+    invalidate()
+    return row
+
+
 def retire(kid: str) -> SigningKey:
     """Stop accepting a key: payloads it signed are rejected from now on. The signer cannot be retired
     (rotate first), so the ring always has a key to sign with."""
