@@ -20,6 +20,7 @@ from backoffice import exports
 from backoffice.auth.passwords import generate_password, hash_password
 from backoffice.domain import Role
 from backoffice.extensions import db
+from backoffice.imports.kinds import matching
 from backoffice.models import Organization, User
 
 CHUNK = 1000
@@ -56,7 +57,7 @@ def create_admin_accounts(tax_codes: list[str], pool: PasswordPool, now: datetim
         chunk = tax_codes[start:start + CHUNK]
         orgs = db.session.execute(select(Organization.id, Organization.tax_code, Organization.name,
                                          Organization.contact_name, Organization.email)
-                                  .where(Organization.tax_code.in_(chunk))).all()
+                                  .where(matching(Organization.tax_code, chunk))).all()
         taken = set(db.session.scalars(select(func.lower(User.username)).where(
             func.lower(User.username).in_([o.tax_code for o in orgs]))))
         rows = []

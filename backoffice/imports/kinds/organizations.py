@@ -13,7 +13,7 @@ from backoffice.domain import SECTOR_LABELS, OrgStatus, Role, Sector
 from backoffice.extensions import db
 from backoffice.geo.resolve import UnitError, UnitResolver
 from backoffice.imports import columns as c
-from backoffice.imports.kinds import NEW, UNCHANGED, UPDATE, Kind, Outcome, diff, upsert
+from backoffice.imports.kinds import NEW, UNCHANGED, UPDATE, Kind, Outcome, diff, matching, upsert
 from backoffice.models import District, Organization
 
 # The dropdown of the template offers these Vietnamese labels; codes, English labels and common words work too.
@@ -120,7 +120,7 @@ class OrganizationsKind(Kind):
     def existing(self, keys: list[Any]) -> dict[Any, dict[str, Any]]:
         visible = case((scope_clause(Organization, self.user), 1), else_=0).label("_visible")
         stmt = select(Organization.id, Organization.tax_code, *(getattr(Organization, f) for f in FIELDS),
-                      visible).where(Organization.tax_code.in_(keys))
+                      visible).where(matching(Organization.tax_code, keys))
         return {row.tax_code: row._asdict() for row in db.session.execute(stmt)}
 
     def show(self, name: str, value: Any) -> str:

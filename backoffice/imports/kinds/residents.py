@@ -14,7 +14,7 @@ from backoffice.auth.scope import scope_clause
 from backoffice.domain import Role
 from backoffice.extensions import db
 from backoffice.imports import columns as c
-from backoffice.imports.kinds import NEW, UNCHANGED, UPDATE, Kind, Outcome, diff, upsert
+from backoffice.imports.kinds import NEW, UNCHANGED, UPDATE, Kind, Outcome, diff, matching, upsert
 from backoffice.models import Person, Vaccination
 
 DOSES = 3
@@ -114,12 +114,12 @@ class ResidentsKind(Kind):
     def existing(self, keys: list[Any]) -> dict[Any, dict[str, Any]]:
         visible = case((scope_clause(Person, self.user), 1), else_=0).label("_visible")
         stmt = select(Person.id, Person.id_number, Person.ward_code, *(getattr(Person, f) for f in FIELDS),
-                      visible).where(Person.id_number.in_(keys))
+                      visible).where(matching(Person.id_number, keys))
         found = {row.id_number: row._asdict() for row in db.session.execute(stmt)}
         ids = {row["id"]: row for row in found.values() if row["_visible"]}
         for person_id, dose, vaccine, when in db.session.execute(
                 select(Vaccination.person_id, Vaccination.dose_number, Vaccination.vaccine,
-                       Vaccination.vaccinated_on).where(Vaccination.person_id.in_(list(ids)))):
+                       Vaccination.vaccinated_on).where(matching(Vaccination.person_id, list(ids)))):
             ids[person_id][f"vaccine_{dose}"], ids[person_id][f"date_{dose}"] = vaccine, when
         return found
 
@@ -151,7 +151,7 @@ class ResidentsKind(Kind):
             records.append(record)
         upsert(Person.__table__, records, ["id_number"], [*FIELDS, "updated_at"])
         ids = dict(db.session.execute(select(Person.id_number, Person.id).where(
-            Person.id_number.in_([r["id_number"] for r in records]))).all())
+            matching(Person.id_number, [r["id_number"] for r in records]))).all())
         doses = [{"person_id": ids[values["id_number"]], "dose_number": n, "vaccine": values[f"vaccine_{n}"],
                   "vaccinated_on": values[f"date_{n}"]}
                  for values, _current in rows for n in range(1, DOSES + 1) if values.get(f"vaccine_{n}")]

@@ -11,7 +11,7 @@ from backoffice.auth.scope import scope
 from backoffice.domain import Role
 from backoffice.extensions import db
 from backoffice.imports import columns as c
-from backoffice.imports.kinds import NEW, UNCHANGED, UPDATE, Kind, Outcome, diff, upsert
+from backoffice.imports.kinds import NEW, UNCHANGED, UPDATE, Kind, Outcome, diff, matching, upsert
 from backoffice.models import Person, Staff
 
 COLUMNS = [
@@ -48,7 +48,7 @@ class StaffKind(Kind):
     def existing(self, keys: list[Any]) -> dict[Any, dict[str, Any]]:
         stmt = scope(select(Staff.id, Staff.id_number, Staff.person_id, *(getattr(Staff, f) for f in FIELDS)),
                      self.user, Staff).where(Staff.organization_id == self.organization_id,
-                                             Staff.id_number.in_(keys))
+                                             matching(Staff.id_number, keys))
         return {row.id_number: row._asdict() | {"_visible": 1} for row in db.session.execute(stmt)}
 
     def compare(self, values: dict[str, Any], current: dict[str, Any] | None) -> Outcome:
@@ -61,7 +61,7 @@ class StaffKind(Kind):
         keys = [values["id_number"] for values, _ in rows]
         # Link to the registry by ID number. Only the id is read: nothing about the person is shown, and a
         # person already linked to another staff row of this organization is not linked twice.
-        persons = dict(db.session.execute(select(Person.id_number, Person.id).where(Person.id_number.in_(keys))).all())
+        persons = dict(db.session.execute(select(Person.id_number, Person.id).where(matching(Person.id_number, keys))).all())
         taken = set(db.session.scalars(select(Staff.person_id).where(
             Staff.organization_id == self.organization_id, Staff.person_id.in_(list(persons.values())),
             Staff.id_number.not_in(keys) | Staff.id_number.is_(None))))
