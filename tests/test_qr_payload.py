@@ -165,6 +165,8 @@ def test_keys_cli(app):
     ("001093029317||1987-01-18|0|162979388586171100|", "national_invalid"),
     ("001093029317|NGUYEN VAN A|18/01/1987|0|162979388586171100|", "national_invalid"),
     ("001093029317|NGUYEN VAN A|1987-01-18|7|162979388586171100|", "national_invalid"),
+    ("٠٧٩٠٩٠٠٠٠٠٠١|NGUYEN VAN AN|1990-01-15|0||", "national_invalid"),  # Arabic-Indic digits
+    ("０７９０９０００００１２|NGUYEN VAN AN|1990-01-15|0||", "national_invalid"),  # full-width digits
     ("|NGUYEN VAN A|1987-01-18|0||", "national_invalid"),
 ])
 def test_bad_texts_have_stable_codes_and_messages(ctx, text, code):

@@ -38,10 +38,12 @@ def _rejected(exc: ScanRejected):
 
 @bp.errorhandler(413)
 def _too_large(exc):  # noqa: ARG001
-    """Bodies over MAX_CONTENT_LENGTH never reach the view: audit them as an oversized image all the same."""
+    """Bodies over MAX_CONTENT_LENGTH never reach the view: audit them all the same, named for what was sent."""
     from backoffice.qr.service import reject
+    image = request.path.rstrip("/").endswith("/image")
     try:
-        reject("image_too_large", method="image", size=request.content_length)
+        reject("image_too_large" if image else "body_too_large", method="image" if image else "device",
+               size=request.content_length)
     except ScanRejected as rejected:
         return _rejected(rejected)
 

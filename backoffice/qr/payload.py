@@ -57,6 +57,7 @@ REASONS: dict[str, tuple[int, object]] = {
     "not_image": (415, _l("The file is not an image (JPEG, PNG, WebP, GIF, BMP or TIFF).")),
     "truncated_image": (422, _l("The image is truncated or damaged.")),
     "image_too_large": (413, _l("The image is too large.")),
+    "body_too_large": (413, _l("The request is too large.")),
     "no_image": (400, _l("No image was sent.")),
     "no_qr": (422, _l("No QR code was found in the image.")),
     "several_qr": (422, _l("The image contains several QR codes: photograph one at a time.")),
@@ -196,8 +197,9 @@ def _parse_signed(text: str, now: datetime) -> ParsedPayload:
                          status_colour=colour, status_expires_at=expires)
 
 
-_ID_RE = re.compile(r"^(\d{9}|\d{12}|[A-Z]\d{7,8})$")
-_QID_RE = re.compile(r"^\d{6,32}$")
+# ASCII digits only: \d would also take Arabic-Indic or full-width digits, which no registry holds.
+_ID_RE = re.compile(r"^(\d{9}|\d{12}|[A-Z]\d{7,8})$", re.ASCII)
+_QID_RE = re.compile(r"^\d{6,32}$", re.ASCII)
 
 
 def _parse_national(text: str) -> ParsedPayload:
