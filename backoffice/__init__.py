@@ -17,7 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from backoffice import config as config_module
-from backoffice.extensions import babel, csrf, db, limiter, login_manager, migrate
+from backoffice.extensions import csrf, db, limiter, login_manager, migrate
 
 log = logging.getLogger(__name__)
 

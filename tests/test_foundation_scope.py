@@ -10,6 +10,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
+from backoffice.exports import csv_safe
 from backoffice.extensions import db
 from backoffice.models import (
     Checkpoint, District, Location, Organization, Person, Staff, User, Vaccination, Ward,
@@ -327,7 +328,7 @@ def test_exports_contain_only_rows_in_scope(as_user, ctx):
     header, body = rows[0], rows[1:]
     names = [row[header.index(header[0])] for row in body]
     expected = db.session.scalars(select(Organization.name).where(Organization.district_code == Q1)).all()
-    assert sorted(names) == sorted(expected)
+    assert sorted(names) == sorted(csv_safe(name) for name in expected)  # other tests add formula-looking names
     wb = load_workbook(io.BytesIO(as_user("org1.admin").get("/admin/location/export/xlsx/").data))
     values = list(wb.active.iter_rows(min_row=2, values_only=True))
     org1 = db.session.get(Organization, get_user("org1.admin").organization_id)

@@ -123,7 +123,6 @@ class ScopedModelView(ModelView):
     can_set_page_size = True
     page_size_options = (20, 50, 100)
     can_view_details = True
-    can_export = True
     export_types = ["xlsx", "csv"]
     export_max_rows = 100_000
     column_display_pk = False

@@ -6,6 +6,7 @@ from typing import Callable
 from flask import redirect, request, url_for
 from flask_admin import AdminIndexView, expose
 from flask_login import current_user
+from markupsafe import Markup
 
 # Each panel: (roles it is for, callable returning HTML for the current user). Kept in registration order.
 _PANELS: list[tuple[frozenset[str], Callable[[], str]]] = []
@@ -24,5 +25,6 @@ class HomeView(AdminIndexView):
 
     @expose("/")
     def index(self):
-        panels = [render() for roles, render in _PANELS if current_user.role in roles]
+        # Panels are HTML rendered from our own templates (escaped there): mark them safe here, once.
+        panels = [Markup(render()) for roles, render in _PANELS if current_user.role in roles]
         return self.render("admin/home.html", panels=panels)

@@ -16,7 +16,7 @@ from backoffice.domain import (
 from backoffice.extensions import db
 from backoffice.forms import Phone, TaxCode, UniqueTaxCode, ward_in_district
 from backoffice.identifiers import clean_id_number, format_phone
-from backoffice.models import Checkpoint, Location, Organization, Person, Staff
+from backoffice.models import Organization, Person
 
 
 def _label(labels):

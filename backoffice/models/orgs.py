@@ -159,7 +159,7 @@ class Staff(TimestampMixin, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     organization: Mapped[Organization] = relationship(back_populates="staff")
-    person: Mapped["Person | None"] = relationship()  # noqa: F821
+    person: Mapped["Person | None"] = relationship()  # noqa: F821 (people.py imports this module)
 
     def __str__(self) -> str:
         return self.full_name

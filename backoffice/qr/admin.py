@@ -62,7 +62,7 @@ class CheckInView(ScopedModelView):
                           "status_reason", "is_staff", "method", "signed", "scan_count", "last_seen_at",
                           "checked_out_at", "checkout_reason"]
     column_labels = {
-        "checked_in_at": _l("Checked in"), "person": _l("Person"), "location": _l("Location"),
+        "checked_in_at": _l("Check-in time"), "person": _l("Person"), "location": _l("Location"),
         "checkpoint": _l("Checkpoint"), "status_colour": _l("Colour"), "status_reason": _l("Reason"),
         "is_staff": _l("Staff"), "method": _l("Method"), "scan_count": _l("Scans"), "last_seen_at": _l("Last seen"),
         "checked_out_at": _l("Checked out"), "checkout_reason": _l("Check-out"), "organization": _l("Organization"),
@@ -89,7 +89,7 @@ class CheckInView(ScopedModelView):
     @property
     def column_filters(self):  # type: ignore[override]
         return [
-            DateTimeBetweenFilter(CheckIn.checked_in_at, _l("Checked in")),
+            DateTimeBetweenFilter(CheckIn.checked_in_at, _l("Check-in time")),
             IntEqual(CheckIn.location_id, _l("Location"), options=_location_options),
             _DistrictFilter(CheckIn.organization_id, _l("District"), options=district_options),
             choice_filter(CheckIn.status_colour, _l("Colour"), COLOUR_LABELS),

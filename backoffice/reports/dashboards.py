@@ -1,20 +1,16 @@
 """Dashboard panels on the admin home, one per role, each showing only the user's scope."""
 from __future__ import annotations
 
-from flask import current_app, render_template, url_for
+from flask import render_template
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
-from werkzeug.routing import BuildError
 
 from backoffice.domain import Role
 from backoffice.reports import charts, local, queries as q
 from backoffice.reports.labels import level_catalogue
 from backoffice.reports.scope import resolve
 from backoffice.timeutil import to_local
-
-# The reception (scanning) page of the QR capability; linked when that capability is installed.
-RECEPTION_ENDPOINTS = ("reception.page",)
 
 
 def area_panel() -> str:
@@ -49,19 +45,6 @@ def org_panel() -> str:
                                   valid_days=q.valid_days()))
 
 
-def reception_url() -> str | None:
-    for endpoint in current_app.config.get("REPORTS_RECEPTION_ENDPOINTS", RECEPTION_ENDPOINTS):
-        try:
-            return url_for(endpoint)
-        except BuildError:
-            continue
-    return None
-
-
-def staff_panel() -> str:
-    return Markup(render_template("reports/_panel_staff.html", reception_url=reception_url()))
-
-
 _registered = False
 
 
@@ -74,5 +57,4 @@ def register() -> None:
     register_panel({Role.CITY_ADMIN.value, Role.INSPECTOR.value}, area_panel)
     register_panel({Role.WARD_OFFICER.value}, ward_panel)
     register_panel({Role.ORG_ADMIN.value}, org_panel)
-    register_panel({Role.CHECKPOINT_STAFF.value}, staff_panel)
     _registered = True
