@@ -7,9 +7,11 @@ each file carries. The same suites are run by pytest.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import click
+import yaml
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
@@ -42,6 +44,23 @@ class RuleSuite:
 
 
 SUITES: dict[str, RuleSuite] = {}
+
+
+def read_yaml(path: Path, name: str) -> tuple[object, list[Problem]]:
+    """A rule file's document with `yaml.safe_load` (never anything else), or the problems that stop it, each
+    naming the file and, where YAML knows it, the line and column."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")), []
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(name, "", f"cannot read the file: {exc}")]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return None, [Problem(name, where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+        # Well-formed YAML whose scalar cannot be built: PyYAML raises these, not YAMLError, for a date that
+        # does not exist (`valid_from: 2021-02-30`) or a tagged value of the wrong form (`!!int x`).
+        return None, [Problem(name, "", f"not valid YAML: {exc}")]
 
 
 def register_suite(suite: RuleSuite) -> None:

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from backoffice.criteria.engine import CompileErrors, CompiledSet, compile_set
 from backoffice.criteria.schema import AnswerKind, CriteriaSet
-from backoffice.rulebook import Problem, TestOutcome
+from backoffice.rulebook import Problem, TestOutcome, read_yaml
 
 SUBDIR = "criteria"
 
@@ -65,18 +64,9 @@ def _where(raw: Any, loc: tuple) -> str:
 
 def parse_file(path: Path) -> tuple[LoadedSet | None, list[Problem]]:
     name = str(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [Problem(name, "", f"cannot read the file: {exc}")]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else ""
-        return None, [Problem(name, where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]
-    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
-        # Well-formed YAML whose scalar cannot be built: PyYAML raises these, not YAMLError, for a date that
-        # does not exist (`valid_from: 2021-02-30`) or a tagged value of the wrong form (`!!int x`).
-        return None, [Problem(name, "", f"not valid YAML: {exc}")]
+    raw, problems = read_yaml(path, name)
+    if problems:
+        return None, problems
     if not isinstance(raw, dict):
         return None, [Problem(name, "", "the file must hold one criteria set (a mapping)")]
     try:

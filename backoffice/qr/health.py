@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Iterable, Literal
 
 import rule_engine
-import yaml
 from flask import current_app
 from flask_babel import force_locale, gettext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -30,7 +29,7 @@ from sqlalchemy import Date, Select, bindparam, func, literal, select, union_all
 from backoffice.domain import Colour
 from backoffice.extensions import db
 from backoffice.models import Recovery, Vaccination
-from backoffice.rulebook import Problem, RuleSuite, TestOutcome, register_suite
+from backoffice.rulebook import Problem, RuleSuite, TestOutcome, read_yaml, register_suite
 from backoffice.timeutil import to_local
 
 log = logging.getLogger(__name__)
@@ -165,18 +164,9 @@ def _context_for(params: dict) -> rule_engine.Context:
 def load_file(path: Path) -> tuple[RuleSet | None, list[Problem]]:
     """Parse, validate and compile one rule file; every problem found is returned, none raised."""
     name = path.name
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [Problem(name, "", f"cannot read: {exc}")]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        return None, [Problem(name, where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]
-    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
-        # Well-formed YAML whose scalar cannot be built: PyYAML raises these, not YAMLError, for a date that
-        # does not exist (`valid_from: 2021-02-30`) or a tagged value of the wrong form (`!!int x`).
-        return None, [Problem(name, "", f"not valid YAML: {exc}")]
+    raw, problems = read_yaml(path, name)
+    if problems:
+        return None, problems
     if not isinstance(raw, dict):
         return None, [Problem(name, "", "the file must be a mapping (id, version, outcomes…)")]
     try:
