@@ -16,7 +16,7 @@ from backoffice.auth.permissions import deny
 from backoffice.auth.scope import in_scope
 from backoffice.domain import Role
 from backoffice.extensions import db
-from backoffice.models import Checkpoint, DeviceToken, Location, User
+from backoffice.models import Checkpoint, DeviceToken, Location, Organization, User
 from backoffice.models.base import utcnow
 from backoffice.qr.service import reject
 
@@ -67,8 +67,11 @@ def authenticate_device(secret: str | None, *, method: str = "device") -> Device
     if secret.startswith(TOKEN_PREFIX) and len(secret) < 128:
         digest = hash_secret(secret)
         # The checkpoint, its location and organization come in the same query: the scan needs all three.
+        # The organization's ward and district (joined by default for admin lists) are not needed here.
+        organization = joinedload(DeviceToken.checkpoint).joinedload(Checkpoint.location).joinedload(
+            Location.organization)
         token = db.session.scalar(select(DeviceToken).where(DeviceToken.token_hash == digest).options(
-            joinedload(DeviceToken.checkpoint).joinedload(Checkpoint.location).joinedload(Location.organization)))
+            organization, organization.lazyload(Organization.ward), organization.lazyload(Organization.district)))
         if token is not None and not hmac.compare_digest(token.token_hash, digest):
             token = None
     if token is None:
