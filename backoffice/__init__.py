@@ -121,19 +121,10 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _init_plugins(app: Flask) -> None:
-    """Capabilities that plug in (qr, criteria, imports, reports) register themselves through `init_app`."""
-    import importlib
-    for name in ("backoffice.qr", "backoffice.criteria", "backoffice.imports", "backoffice.reports",
-                 "backoffice.tracing", "backoffice.api"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        init = getattr(module, "init_app", None)
-        if init:
-            init(app)
+    """Each capability registers its blueprints, admin views, CLI commands and rule suites in `init_app`."""
+    from backoffice import api, criteria, imports, qr, reports, tracing
+    for capability in (qr, criteria, imports, reports, tracing, api):
+        capability.init_app(app)
 
 
 def _wants_json() -> bool:
