@@ -256,15 +256,20 @@ def open_case(user: Any, person_id: int, *, confirmed_at: datetime, window_days:
 def get_case(user: Any, case_id: Any) -> TraceCase:
     """The case if the user may trace and see it; 403 for other roles, 404 out of scope."""
     require_tracer(user)
+    return _scoped_one(TraceCase, case_id, user)
+
+
+def _scoped_one(model: type, record_id: Any, user: Any):
+    """The record `record_id` of `model` within the user's scope; TraceError 404 when absent or out of scope."""
+    from flask_babel import lazy_gettext as _l
     try:
-        key = int(case_id)
+        key = int(record_id)
     except (TypeError, ValueError):
         key = 0
-    case = db.session.scalar(scope(select(TraceCase).where(TraceCase.id == key), user))
-    if case is None:
-        from flask_babel import lazy_gettext as _l
+    record = db.session.scalar(scope(select(model).where(model.id == key), user))
+    if record is None:
         raise TraceError("not_found", _l("Not found."), 404)
-    return case
+    return record
 
 
 def read_case(user: Any, case_id: Any, *, action: str = "trace.view") -> TraceResult:
@@ -323,16 +328,9 @@ def open_alerts(user: Any) -> list[TraceAlert]:
 
 
 def acknowledge_alert(user: Any, alert_id: Any) -> TraceAlert:
-    from flask_babel import lazy_gettext as _l
     if user is None or user.role != Role.ORG_ADMIN.value:
         raise NotAllowed()
-    try:
-        key = int(alert_id)
-    except (TypeError, ValueError):
-        key = 0
-    alert = db.session.scalar(scope(select(TraceAlert).where(TraceAlert.id == key), user))
-    if alert is None:
-        raise TraceError("not_found", _l("Not found."), 404)
+    alert = _scoped_one(TraceAlert, alert_id, user)
     if alert.acknowledged_at is None:
         alert.acknowledged_at, alert.acknowledged_by_id = now_utc(), user.id
         audit.record("trace_alert.acknowledge", alert, after={"location_id": alert.location_id})
