@@ -185,3 +185,70 @@ def test_keys_endpoint(app):
     body = app.test_client().get("/api/v1/keys").get_json()
     assert body["keys"] and all(k["kty"] == "OKP" and k["crv"] == "Ed25519" for k in body["keys"])
     assert any(k["signing"] for k in body["keys"])
+
+
+def test_device_scans_at_entry_and_exit_checkpoints_and_at_a_closed_one(app):
+    """The device path resolves its checkpoint, location and organization from the token in one row: entry and
+    exit behave as at reception, a deactivated checkpoint refuses, and the answer names where it happened."""
+    with app.app_context():
+        admin = get_user("org1.admin")
+        entry, leave = checkpoint(), checkpoint("exit")
+        names = (entry.location.name, entry.name, leave.name)
+        entry_secret = devices.create_device_token(entry.id, "vào", user=admin)[1]
+        exit_secret = devices.create_device_token(leave.id, "ra", user=get_user("org1.admin"))[1]
+        text = issue_personal_payload(new_person())
+    client = app.test_client()
+
+    def scan(secret):
+        return client.post("/api/v1/scans", json={"payload": text}, headers={"Authorization": f"Bearer {secret}"})
+
+    came = scan(entry_secret)
+    assert came.status_code == 201
+    assert (came.get_json()["location"], came.get_json()["checkpoint"]) == names[:2]
+    left = scan(exit_secret).get_json()
+    assert (left["action"], left["checkin_id"], left["checkpoint"]) == ("check_out", came.get_json()["checkin_id"],
+                                                                         names[2])
+    with app.app_context():
+        checkpoint().active = False
+        db.session.commit()
+        before = db.session.scalar(select(func.count(CheckIn.id)))
+    try:
+        closed = scan(entry_secret)
+        assert closed.status_code == 409
+        assert closed.get_json()["error"]["code"] == "checkpoint_inactive"
+        with app.app_context():
+            assert db.session.scalar(select(func.count(CheckIn.id))) == before
+    finally:
+        with app.app_context():
+            cp = checkpoint()
+            cp.active = True
+            db.session.commit()
+
+
+def test_the_scan_reads_doses_and_recoveries_as_of_the_scan_day(ctx):
+    """The scan reads the person with their records in one query; what it decides must equal `colours_for`:
+    doses after the scan day are ignored, the latest recovery up to that day counts, other persons' records
+    never leak in."""
+    from backoffice.models import Recovery, Vaccination
+    from backoffice.qr import health
+    at = datetime(2021, 11, 1, 3, 0, tzinfo=timezone.utc)
+    day = health.scan_day(at)
+    subject, neighbour = new_person(green=False), new_person(green=True)
+    db.session.add_all([
+        Vaccination(person_id=subject.id, vaccine="pfizer", dose_number=1, vaccinated_on=day - timedelta(days=9)),
+        Vaccination(person_id=subject.id, vaccine="pfizer", dose_number=2, vaccinated_on=day + timedelta(days=5)),
+        Recovery(person_id=subject.id, recovered_on=day - timedelta(days=400)),
+        Recovery(person_id=subject.id, recovered_on=day + timedelta(days=1)),
+        Recovery(person_id=neighbour.id, recovered_on=day - timedelta(days=3)),
+    ])
+    db.session.commit()
+    expected = health.colours_for([subject.id], at)[subject.id]
+    result = record_scan(issue_personal_payload(subject, now=at), checkpoint=checkpoint(), method="scanner", now=at)
+    assert (result.colour, result.reason, result.rule_version) == (expected.colour, expected.reason,
+                                                                  expected.rule_version)
+    assert result.colour == "black" and "9" in result.reason  # one dose 9 days before: not yet 14 days
+    db.session.add(Recovery(person_id=subject.id, recovered_on=day - timedelta(days=20)))
+    db.session.commit()
+    later = record_scan(issue_personal_payload(subject, now=at), checkpoint=checkpoint(), method="scanner",
+                        now=at + timedelta(minutes=1))
+    assert later.colour == "green" == health.colours_for([subject.id], at)[subject.id].colour

@@ -63,7 +63,7 @@ def _checkpoint_matches(token, method: str, given) -> None:
 def _scan(text: str, token, method: str):
     from backoffice.qr.service import record_scan
     with force_locale(_language()):
-        result = record_scan(text, checkpoint=token.checkpoint, method=method, device_token=token)
+        result = record_scan(text, point=token.point, method=method, device_token=token)
         return jsonify(result.to_json()), 201 if result.action == "check_in" else 200
 
 

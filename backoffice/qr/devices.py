@@ -5,19 +5,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import abort
-from sqlalchemy import select, update
-from sqlalchemy.orm import joinedload
+from sqlalchemy import bindparam, select, update
 
 from backoffice import audit
 from backoffice.auth.permissions import deny
 from backoffice.auth.scope import in_scope
 from backoffice.domain import Role
-from backoffice.extensions import db
+from backoffice.extensions import db, serialized_writes
 from backoffice.models import Checkpoint, DeviceToken, Location, Organization, User
 from backoffice.models.base import utcnow
+from backoffice.qr.points import ScanPoint
 from backoffice.qr.service import reject
 
 TOKEN_PREFIX = "bod_"
@@ -60,27 +61,47 @@ def revoke_device_token(token_id: int, *, user: User) -> DeviceToken:
     return token
 
 
-def authenticate_device(secret: str | None, *, method: str = "device") -> DeviceToken:
+@dataclass(frozen=True, slots=True)
+class DeviceAuth:
+    """An authenticated device: its token's id and organization, and where it scans."""
+    id: int
+    organization_id: int
+    checkpoint_id: int
+    point: ScanPoint
+
+
+# The token, its checkpoint, location and organization status in one Core row: the scan needs all of them, and
+# the ORM's joined loading of four objects cost as much as the rest of the scan.
+_D, _C, _L, _O = (model.__table__ for model in (DeviceToken, Checkpoint, Location, Organization))
+_BY_HASH = select(
+    _D.c.id, _D.c.organization_id, _D.c.checkpoint_id, _D.c.token_hash, _D.c.revoked_at, _D.c.last_used_at,
+    _C.c.name.label("checkpoint_name"), _C.c.active.label("checkpoint_active"), _C.c.direction,
+    _C.c.location_id, _L.c.name.label("location_name"), _L.c.active.label("location_active"),
+    _L.c.organization_id.label("location_organization_id"), _O.c.status.label("organization_status"),
+).select_from(_D.join(_C, _C.c.id == _D.c.checkpoint_id).join(_L, _L.c.id == _C.c.location_id)
+              .join(_O, _O.c.id == _L.c.organization_id)).where(_D.c.token_hash == bindparam("digest"))
+_TOUCH = update(_D).where(_D.c.id == bindparam("token_id")).values(last_used_at=bindparam("now"))
+
+
+def authenticate_device(secret: str | None, *, method: str = "device") -> DeviceAuth:
     """The active token for a secret sent as `Authorization: Bearer …`; a rejected scan otherwise."""
     secret = (secret or "").strip()
-    token = None
+    row = None
     if secret.startswith(TOKEN_PREFIX) and len(secret) < 128:
         digest = hash_secret(secret)
-        # The checkpoint, its location and organization come in the same query: the scan needs all three.
-        # The organization's ward and district (joined by default for admin lists) are not needed here.
-        organization = joinedload(DeviceToken.checkpoint).joinedload(Checkpoint.location).joinedload(
-            Location.organization)
-        token = db.session.scalar(select(DeviceToken).where(DeviceToken.token_hash == digest).options(
-            organization, organization.lazyload(Organization.ward), organization.lazyload(Organization.district)))
-        if token is not None and not hmac.compare_digest(token.token_hash, digest):
-            token = None
-    if token is None:
+        row = db.session.connection().execute(_BY_HASH, {"digest": digest}).first()
+        if row is not None and not hmac.compare_digest(row.token_hash, digest):
+            row = None
+    if row is None:
         reject("bad_token", method=method, prefix=secret[:12] if secret.startswith(TOKEN_PREFIX) else None)
-    if token.revoked_at is not None:
-        reject("revoked_token", method=method, device_token=token, entity_id=token.id)
+    device = DeviceAuth(row.id, row.organization_id, row.checkpoint_id, ScanPoint.from_row(row))
+    if row.revoked_at is not None:
+        reject("revoked_token", method=method, device_token=device, entity_id=device.id)
     now = utcnow()
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
         # At most one write a minute: the hot path stays cheap, the admin still sees when a device was last used.
-        db.session.execute(update(DeviceToken).where(DeviceToken.id == token.id).values(last_used_at=now)
-                           .execution_options(synchronize_session=False))
-    return token
+        # Committed at once: a scan must not hold SQLite's write lock while it queues for serialized_writes().
+        with serialized_writes():
+            db.session.connection().execute(_TOUCH, {"token_id": device.id, "now": now})
+            db.session.commit()
+    return device

@@ -15,7 +15,8 @@ import logging
 import os
 import string
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Iterable, Literal
@@ -108,11 +109,15 @@ class RuleFile(_Strict):
         return self
 
 
+DECIDED_MAX = 100_000
+
+
 @dataclass
 class RuleSet:
     spec: RuleFile
     file: str
     compiled: list[tuple[OutcomeSpec, rule_engine.Rule]]
+    decided: dict[tuple, HealthStatus] = field(default_factory=dict, repr=False, compare=False)  # see decide()
 
     def in_force(self, day: date) -> bool:
         return self.spec.valid_from <= day and (self.spec.valid_to is None or day <= self.spec.valid_to)
@@ -234,27 +239,34 @@ def load_all(rules_dir: str | None = None) -> tuple[list[RuleSet], list[Problem]
 
 
 _cache_lock = threading.Lock()
-_cache: dict[str, tuple[tuple, list[RuleSet]]] = {}
+_cache: dict[str, tuple[float, tuple, list[RuleSet]]] = {}
+# Each scan asks for the rules; listing the directory for every one would cost more than deciding. An edited file
+# is picked up within this many seconds (stored check-ins keep the rule id and version they were decided by).
+RECHECK_SECONDS = 1.0
 
 
 def rule_sets(rules_dir: str | None = None) -> list[RuleSet]:
     """Valid rule sets, reloaded when a file changes (invalid files are logged and left out)."""
     directory = _directory(rules_dir)
+    key = str(directory)
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit and now - hit[0] < RECHECK_SECONDS:
+        return hit[2]
     try:
         signature = tuple((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in sorted(
             os.scandir(directory), key=lambda e: e.name) if e.name.endswith((".yaml", ".yml")))
     except FileNotFoundError:
         signature = ()
-    key = str(directory)
+    if hit and hit[1] == signature:
+        sets = hit[2]
+    else:
+        sets, problems = load_all(rules_dir)
+        for problem in problems:
+            log.error("health-status rules: %s", problem)
     with _cache_lock:
-        hit = _cache.get(key)
-    if hit and hit[0] == signature:
-        return hit[1]
-    sets, problems = load_all(rules_dir)
-    for problem in problems:
-        log.error("health-status rules: %s", problem)
-    with _cache_lock:
-        _cache[key] = (signature, sets)
+        _cache[key] = (now, signature, sets)
     return sets
 
 
@@ -286,8 +298,21 @@ def facts_from(vaccinations: Iterable[tuple[str, date]], recoveries: Iterable[da
 
 
 def decide(rule_set: RuleSet | None, facts: dict) -> HealthStatus:
+    """The first outcome whose `when` holds. A pure function of the facts, so answers are kept per rule set:
+    a city has few distinct fact sets (dose count, days since, recovery), and matching costs more than the scan's
+    SQL."""
     if rule_set is None:
         return HealthStatus(Colour.BLACK.value, "", "", "no_rule", "No health-status rule is in force")
+    key = tuple(facts.items())
+    status = rule_set.decided.get(key)
+    if status is None:
+        if len(rule_set.decided) >= DECIDED_MAX:
+            rule_set.decided.clear()
+        status = rule_set.decided[key] = _match(rule_set, facts)
+    return status
+
+
+def _match(rule_set: RuleSet, facts: dict) -> HealthStatus:
     values = {**rule_set.spec.params, **facts}
     for outcome, rule in rule_set.compiled:
         if rule.matches(values):
@@ -356,15 +381,19 @@ def colours_for(person_ids: Iterable[int] | Select, at: datetime) -> dict[int, H
     return out
 
 
+def status_from(doses: Iterable[tuple[str, date]], recoveries: Iterable[date], at: datetime) -> HealthStatus:
+    """Status at `at` from one person's records already in hand: (vaccine, date) doses and recovery dates."""
+    day = scan_day(at)
+    rule_set = rule_set_for(day)
+    return decide(rule_set, facts_from(list(doses), list(recoveries), day, rule_set.spec.vaccines if rule_set else {}))
+
+
 def evaluate(person, at: datetime) -> HealthStatus:
     """Status of one person at `at` (a stored Person; an unsaved one is read from its relationships)."""
     if getattr(person, "id", None) is not None:
         return colours_for([person.id], at)[person.id]
-    day = scan_day(at)
-    rule_set = rule_set_for(day)
-    return decide(rule_set, facts_from([(v.vaccine, v.vaccinated_on) for v in person.vaccinations],
-                                       [r.recovered_on for r in person.recoveries], day,
-                                       rule_set.spec.vaccines if rule_set else {}))
+    return status_from([(v.vaccine, v.vaccinated_on) for v in person.vaccinations],
+                       [r.recovered_on for r in person.recoveries], at)
 
 
 # --- the rule suite (flask rules check|test, pytest) ------------------------------------------------

@@ -14,6 +14,7 @@ Verification is on the scan hot path, so public keys are cached per process for 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import logging
 import threading
@@ -171,6 +172,11 @@ def public_keys(include_retired: bool = False) -> dict[str, PublicKeyInfo]:
     return {k: v for k, v in hit[1].items() if include_retired or v.active}
 
 
+@functools.lru_cache(maxsize=64)
+def _loaded(public_key: bytes) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(public_key)
+
+
 def verify(kid: str, signature: bytes, data: bytes) -> str:
     """'ok', 'unknown_key', 'retired_key' or 'bad_signature'."""
     info = public_keys(include_retired=True).get(kid)
@@ -179,7 +185,7 @@ def verify(kid: str, signature: bytes, data: bytes) -> str:
     if not info.active:
         return "retired_key"
     try:
-        Ed25519PublicKey.from_public_bytes(info.public_key).verify(signature, data)
+        _loaded(info.public_key).verify(signature, data)
     except InvalidSignature:
         return "bad_signature"
     return "ok"

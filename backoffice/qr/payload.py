@@ -197,6 +197,7 @@ def _parse_signed(text: str, now: datetime) -> ParsedPayload:
                          status_colour=colour, status_expires_at=expires)
 
 
+_CONTROL_RE = re.compile(r"[\x00-\x1f]")
 # ASCII digits only: \d would also take Arabic-Indic or full-width digits, which no registry holds.
 _ID_RE = re.compile(r"^(\d{9}|\d{12}|[A-Z]\d{7,8})$", re.ASCII)
 _QID_RE = re.compile(r"^\d{6,32}$", re.ASCII)
@@ -239,7 +240,7 @@ def parse_scan_text(text: str, *, now: datetime | None = None) -> ParsedPayload:
     text = text.strip(" \r\n\t")
     if not text:
         raise ScanRejected("empty")
-    if any(ord(c) < 32 for c in text):
+    if _CONTROL_RE.search(text):
         raise ScanRejected("malformed")
     now = now or now_utc()
     if text.startswith(PREFIX):

@@ -10,23 +10,29 @@ the unique index, its transaction is rolled back and retried, and the retry find
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from flask import current_app
-from sqlalchemy import bindparam, case, exists, insert, select, update
+from sqlalchemy import Date, and_, bindparam, case, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from backoffice import audit
 from backoffice.auth.scope import in_scope
-from backoffice.domain import Direction, Role, ScanMethod
-from backoffice.extensions import db
-from backoffice.models import CheckIn, Checkpoint, DeviceToken, Location, Organization, Person, Staff, User
+from backoffice.domain import Role, ScanMethod
+from backoffice.extensions import db, serialized_writes
+from backoffice.models import (CheckIn, Checkpoint, DeviceToken, Location, Person, Recovery, Staff, User,
+                               Vaccination)
 from backoffice.models.people import mask_id
 from backoffice.qr import health
 from backoffice.qr.checkins import auto_checkout, check_out, purge_checkins  # noqa: F401  (the verbs live here too)
 from backoffice.qr.payload import ParsedPayload, ScanRejected, parse_scan_text
+from backoffice.qr.points import ScanPoint
 from backoffice.timeutil import now_utc
+
+if TYPE_CHECKING:
+    from backoffice.qr.devices import DeviceAuth
 
 RETRIES = 4
 
@@ -48,8 +54,21 @@ _P = Person.__table__
 _S = Staff.__table__
 _PERSON_COLUMNS = [_P.c.id, _P.c.full_name, _P.c.id_number, _P.c.birth_date, exists().where(
     _S.c.organization_id == bindparam("org"), _S.c.person_id == _P.c.id, _S.c.active.is_(True)).label("is_staff")]
-_PERSON_BY = {name: select(*_PERSON_COLUMNS).where(_P.c[name] == bindparam("value"))
+_V, _R = Vaccination.__table__, Recovery.__table__
+_DAY = bindparam("day", type_=Date())
+_LAST_RECOVERY = select(func.max(_R.c.recovered_on)).where(
+    _R.c.person_id == _P.c.id, _R.c.recovered_on <= _DAY).scalar_subquery()
+# The person, whether they work here, their doses and their latest recovery up to the scan day, in one round
+# trip: one row per dose (one row with empty dose columns when there is none).
+_PERSON_BY = {name: select(*_PERSON_COLUMNS, _V.c.vaccine, _V.c.vaccinated_on, _LAST_RECOVERY.label("recovered_on"))
+              .select_from(_P.outerjoin(_V, and_(_V.c.person_id == _P.c.id, _V.c.vaccinated_on <= _DAY)))
+              .where(_P.c[name] == bindparam("value"))
               for name in ("qr_ref", "id_number", "qid")}
+
+
+def _run(statement, params: dict):
+    """Execute on the session's connection: its transaction, without the ORM session's per-statement work."""
+    return db.session.connection().execute(statement, params)
 
 
 @dataclass
@@ -70,7 +89,7 @@ class ScanResult:
     checkpoint: str = ""
 
     def to_json(self) -> dict:
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}  # flat: asdict's deep copy costs
         data["scanned_at"] = self.scanned_at.isoformat()
         return data
 
@@ -79,7 +98,8 @@ def _dedup_window() -> timedelta:
     return timedelta(minutes=int(current_app.config.get("BACKOFFICE_CHECKIN_DEDUP_MINUTES", 30)))
 
 
-def reject(code: str, *, method: str, user: User | None = None, device_token: DeviceToken | None = None,
+def reject(code: str, *, method: str, user: User | None = None,
+           device_token: DeviceToken | DeviceAuth | None = None,
            organization_id: int | None = None, entity_id: object = "", detail: str = "", **extra: object) -> None:
     """Audit a rejected attempt (in a transaction of its own, nothing else written) and raise."""
     db.session.rollback()
@@ -122,59 +142,61 @@ def resolve_checkpoint(checkpoint_id: object, *, user: User | None, method: str)
     return checkpoint
 
 
-def _find_person(parsed: ParsedPayload, organization_id: int):
-    """(id, full_name, id_number, birth_date, is_staff) of the scanned person, in one query, or None."""
+def _find_person(parsed: ParsedPayload, organization_id: int, day: date):
+    """The scanned person — a row (id, full_name, id_number, birth_date, is_staff) — with their (vaccine, date)
+    doses and latest recovery up to `day`, from one query; None when nobody matches."""
     lookups = [("qr_ref", parsed.qr_ref)] if parsed.kind == "signed" else [
         ("id_number", parsed.id_number), ("qid", parsed.qid)]
     for column, value in lookups:
         if value:
-            row = db.session.execute(_PERSON_BY[column], {"value": value, "org": organization_id}).first()
-            if row is not None:
-                return row
+            rows = _run(_PERSON_BY[column], {"value": value, "org": organization_id, "day": day}).all()
+            if rows:
+                doses = [(r.vaccine, r.vaccinated_on) for r in rows if r.vaccinated_on is not None]
+                recovered = [rows[0].recovered_on] if rows[0].recovered_on is not None else []
+                return rows[0], doses, recovered
     return None
 
 
 # --- the verb --------------------------------------------------------------------------------------
 
 def record_scan(text: str, *, checkpoint: Checkpoint | None = None, location: Location | None = None,
-                method: str, user: User | None = None, device_token: DeviceToken | None = None,
-                now: datetime | None = None) -> ScanResult:
+                point: ScanPoint | None = None, method: str, user: User | None = None,
+                device_token: DeviceToken | DeviceAuth | None = None, now: datetime | None = None) -> ScanResult:
     """Record one scan at a checkpoint (staff, device) or a location (self check-in); see the module doc."""
     now = now or now_utc()
     method = ScanMethod(method).value
-    if checkpoint is None and location is None:
-        raise ValueError("record_scan needs a checkpoint or a location")
-    location = location or checkpoint.location
-    org_id = location.organization_id
-    where = {"checkpoint": checkpoint.id if checkpoint else None, "location": location.id}
-    if checkpoint is not None and not checkpoint.active:
+    if point is None:
+        if checkpoint is None and location is None:
+            raise ValueError("record_scan needs a checkpoint, a location or a scan point")
+        point = ScanPoint.at_checkpoint(checkpoint) if checkpoint is not None else ScanPoint.at_location(location)
+    org_id = point.organization_id
+    where = {"checkpoint": point.checkpoint_id, "location": point.location_id}
+    if not point.checkpoint_active:
         reject("checkpoint_inactive", method=method, user=user, device_token=device_token, organization_id=org_id,
-               entity_id=checkpoint.id, **where)
-    organization = location.organization
-    if not location.active or organization is None or organization.status != "active":
+               entity_id=point.checkpoint_id, **where)
+    if not point.open:
         reject("revoked_location", method=method, user=user, device_token=device_token, organization_id=org_id,
-               entity_id=location.id, **where)
+               entity_id=point.location_id, **where)
     try:
         parsed = parse_scan_text(text, now=now)
     except ScanRejected as exc:
         reject(exc.code, method=method, user=user, device_token=device_token, organization_id=org_id,
                detail=exc.detail, length=len(text or ""), kid=exc.audit_details.get("kid"), **where)
-    person = _find_person(parsed, org_id)
-    if person is None:
+    found = _find_person(parsed, org_id, health.scan_day(now))
+    if found is None:
         reject("unknown_person", method=method, user=user, device_token=device_token, organization_id=org_id,
                signed=parsed.signed, **where)
-    status = health.colours_for([person.id], now)[person.id]
-    # Everything the answer needs is read now: after the commit the ORM objects are expired.
-    names = (location.name, checkpoint.name if checkpoint else "")
-    ids = {"location_id": location.id, "organization_id": org_id, "checkpoint_id": checkpoint.id if checkpoint else None,
+    person, doses, recovered = found
+    status = health.status_from(doses, recovered, now)
+    ids = {"location_id": point.location_id, "organization_id": org_id, "checkpoint_id": point.checkpoint_id,
            "recorded_by_id": user.id if user is not None else None,
            "device_token_id": device_token.id if device_token is not None else None}
-    exit_scan = checkpoint is not None and checkpoint.direction == Direction.EXIT.value
     for attempt in range(RETRIES):
         try:
-            checkin_id, action = (_exit(person.id, ids["location_id"], now) if exit_scan else
-                                  _enter(person.id, ids, status, parsed.signed, method, person.is_staff, now))
-            db.session.commit()
+            with serialized_writes():
+                checkin_id, action = (_exit(person.id, point.location_id, now) if point.exit else
+                                      _enter(person.id, ids, status, parsed.signed, method, person.is_staff, now))
+                db.session.commit()
             break
         except IntegrityError:
             # Another scan of the same person opened the stay first: roll back and extend theirs.
@@ -185,11 +207,11 @@ def record_scan(text: str, *, checkpoint: Checkpoint | None = None, location: Lo
                       rule_version=status.rule_version, name=person.full_name, id_masked=mask_id(person.id_number),
                       birth_year=person.birth_date.year if person.birth_date else None, checkin_id=checkin_id,
                       action=action, signed=parsed.signed, staff=bool(person.is_staff), scanned_at=now,
-                      location=names[0], checkpoint=names[1])
+                      location=point.location_name, checkpoint=point.checkpoint_name)
 
 
 def _open_stay(person_id: int, location_id: int) -> tuple[int, datetime] | None:
-    row = db.session.execute(_OPEN_STAY, {"pid": person_id, "lid": location_id}).first()
+    row = _run(_OPEN_STAY, {"pid": person_id, "lid": location_id}).first()
     return (row.id, row.last_seen_at) if row else None
 
 
@@ -198,12 +220,12 @@ def _enter(person_id, ids, status, signed, method, is_staff, now):
     if open_stay is not None:
         stay_id, last_seen = open_stay
         if now - last_seen <= _dedup_window():
-            if db.session.execute(_EXTEND, {"sid": stay_id, "now": now}).rowcount:
+            if _run(_EXTEND, {"sid": stay_id, "now": now}).rowcount:
                 return stay_id, "extended"
         else:
             # The earlier stay was never closed (no exit scan): it ends now, and a new one starts.
-            db.session.execute(_CLOSE, {"sid": stay_id, "now": now, "why": "auto"})
-    checkin_id = db.session.execute(_INSERT, {
+            _run(_CLOSE, {"sid": stay_id, "now": now, "why": "auto"})
+    checkin_id = _run(_INSERT, {
         "person_id": person_id, "checked_in_at": now, "last_seen_at": now, "status_colour": status.colour,
         "status_reason": status.reason[:255], "rule_id": status.rule_id, "rule_version": status.rule_version,
         "method": method, "signed": signed, "is_staff": bool(is_staff), "scan_count": 1, **ids}).scalar_one()
@@ -214,7 +236,7 @@ def _exit(person_id, location_id, now):
     open_stay = _open_stay(person_id, location_id)
     if open_stay is None:
         return None, "no_open_stay"
-    db.session.execute(_EXIT, {"sid": open_stay[0], "now": now})
+    _run(_EXIT, {"sid": open_stay[0], "now": now})
     return open_stay[0], "check_out"
 
 
