@@ -5,8 +5,10 @@ scan raises `ScanRejected` after writing an audit entry of the attempt; nothing 
 
 Deduplication: at most one open stay per (person, location) is enforced by the partial unique index
 `uq_checkins_open_stay`. A re-scan within `BACKOFFICE_CHECKIN_DEDUP_MINUTES` (default 30) extends that stay; a
-later one closes it and opens a new one. Two scans arriving at once cannot both insert: the loser's INSERT hits
-the unique index, its transaction is rolled back and retried, and the retry finds and extends the winner's row.
+later one closes it and opens a new one, both in one INSERT … ON CONFLICT on that index. Two scans arriving at
+once cannot both insert: the second one's conflict extends the first one's row (PostgreSQL makes it wait for the
+first commit). Should a unique violation still escape (a stale stay closed by two scans at once), the
+transaction is rolled back and retried.
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from flask import current_app
-from sqlalchemy import Date, and_, bindparam, case, exists, func, insert, select, update
+from sqlalchemy import Date, and_, bindparam, case, exists, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from backoffice import audit
@@ -41,15 +44,29 @@ RETRIES = 4
 _T = CheckIn.__table__
 _OPEN_STAY = select(_T.c.id, _T.c.last_seen_at).where(
     _T.c.person_id == bindparam("pid"), _T.c.location_id == bindparam("lid"), _T.c.checked_out_at.is_(None))
-_NOW = bindparam("now", type_=_T.c.last_seen_at.type)
-# Never backwards: a scan that lost the race to open the stay extends it with its own, earlier, time.
-_EXTEND = update(_T).where(_T.c.id == bindparam("sid"), _T.c.checked_out_at.is_(None)).values(
-    last_seen_at=case((_T.c.last_seen_at < _NOW, _NOW), else_=_T.c.last_seen_at), scan_count=_T.c.scan_count + 1)
-_CLOSE = update(_T).where(_T.c.id == bindparam("sid"), _T.c.checked_out_at.is_(None)).values(
-    checked_out_at=bindparam("now"), checkout_reason=bindparam("why"))
 _EXIT = update(_T).where(_T.c.id == bindparam("sid"), _T.c.checked_out_at.is_(None)).values(
     checked_out_at=bindparam("now"), last_seen_at=bindparam("now"), checkout_reason="exit")
-_INSERT = insert(_T).returning(_T.c.id)
+_CLOSE_OPEN = update(_T).where(
+    _T.c.person_id == bindparam("pid"), _T.c.location_id == bindparam("lid"), _T.c.checked_out_at.is_(None)
+).values(checked_out_at=bindparam("now"), checkout_reason="auto")
+
+
+def _enter_statement(dialect_insert) -> object:
+    """Open a stay, or extend the open one when it was last seen since `cutoff`: one INSERT … ON CONFLICT on the
+    open-stay index (PostgreSQL and SQLite ≥ 3.35 both have it). Returns (id, scan_count): 1 for a new stay. No
+    row back means the open stay is older than the window (it was never closed)."""
+    stmt = dialect_insert(_T)
+    new_time = stmt.excluded.last_seen_at
+    return stmt.on_conflict_do_update(
+        index_elements=[_T.c.person_id, _T.c.location_id], index_where=_T.c.checked_out_at.is_(None),
+        # Never backwards: a scan that lost the race to open the stay extends it with its own, earlier, time.
+        set_={"last_seen_at": case((_T.c.last_seen_at < new_time, new_time), else_=_T.c.last_seen_at),
+              "scan_count": _T.c.scan_count + 1},
+        where=_T.c.last_seen_at >= bindparam("cutoff", type_=_T.c.last_seen_at.type),
+    ).returning(_T.c.id, _T.c.scan_count)
+
+
+_ENTER = {"postgresql": _enter_statement(postgresql.insert), "sqlite": _enter_statement(sqlite.insert)}
 _P = Person.__table__
 _S = Staff.__table__
 _PERSON_COLUMNS = [_P.c.id, _P.c.full_name, _P.c.id_number, _P.c.birth_date, exists().where(
@@ -216,20 +233,19 @@ def _open_stay(person_id: int, location_id: int) -> tuple[int, datetime] | None:
 
 
 def _enter(person_id, ids, status, signed, method, is_staff, now):
-    open_stay = _open_stay(person_id, ids["location_id"])
-    if open_stay is not None:
-        stay_id, last_seen = open_stay
-        if now - last_seen <= _dedup_window():
-            if _run(_EXTEND, {"sid": stay_id, "now": now}).rowcount:
-                return stay_id, "extended"
-        else:
-            # The earlier stay was never closed (no exit scan): it ends now, and a new one starts.
-            _run(_CLOSE, {"sid": stay_id, "now": now, "why": "auto"})
-    checkin_id = _run(_INSERT, {
-        "person_id": person_id, "checked_in_at": now, "last_seen_at": now, "status_colour": status.colour,
-        "status_reason": status.reason[:255], "rule_id": status.rule_id, "rule_version": status.rule_version,
-        "method": method, "signed": signed, "is_staff": bool(is_staff), "scan_count": 1, **ids}).scalar_one()
-    return checkin_id, "check_in"
+    connection = db.session.connection()
+    enter = _ENTER[connection.dialect.name]
+    values = {"person_id": person_id, "checked_in_at": now, "last_seen_at": now, "status_colour": status.colour,
+              "status_reason": status.reason[:255], "rule_id": status.rule_id, "rule_version": status.rule_version,
+              "method": method, "signed": signed, "is_staff": bool(is_staff), "scan_count": 1,
+              "cutoff": now - _dedup_window(), **ids}
+    row = connection.execute(enter, values).first()
+    if row is None:
+        # The open stay was last seen before the window and never closed (no exit scan): it ends now, and a new
+        # one starts.
+        connection.execute(_CLOSE_OPEN, {"pid": person_id, "lid": ids["location_id"], "now": now})
+        row = connection.execute(enter, values).one()
+    return row.id, "check_in" if row.scan_count == 1 else "extended"
 
 
 def _exit(person_id, location_id, now):
