@@ -35,6 +35,8 @@ def select_locale() -> str:
     languages = current_app.config["LANGUAGES"]
     if not has_request_context():  # CLI, tests, background work: the default language
         return current_app.config["BABEL_DEFAULT_LOCALE"]
+    if request.blueprint == "api_v1":  # device clients have no session: the language they ask for
+        return request.accept_languages.best_match(list(languages)) or current_app.config["BABEL_DEFAULT_LOCALE"]
     chosen = session.get("lang")
     if chosen in languages:
         return chosen

@@ -2,26 +2,21 @@
 
 Device clients authenticate with a per-checkpoint token (`Authorization: Bearer bod_…`); the API never reads the
 cookie session, which is why its blueprint is exempt from CSRF. Errors are JSON `{"error": {"code", "message"}}`
-with a stable code and a message in the language of `Accept-Language` (Vietnamese by default).
+with a stable code and a message in the language of `Accept-Language` (Vietnamese by default; see
+`i18n.select_locale`).
 """
 from __future__ import annotations
 
 import functools
 from pathlib import Path
 
-from flask import Blueprint, Flask, current_app, jsonify, request
-from flask_babel import force_locale
+from flask import Blueprint, Flask, jsonify, request
 
 from backoffice.extensions import csrf
 from backoffice.qr import keyring
 from backoffice.qr.payload import ScanRejected
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
-
-
-def _language() -> str:
-    languages = current_app.config["LANGUAGES"]
-    return request.accept_languages.best_match(list(languages)) or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
 def _bearer() -> str | None:
@@ -32,8 +27,7 @@ def _bearer() -> str | None:
 
 @bp.errorhandler(ScanRejected)
 def _rejected(exc: ScanRejected):
-    with force_locale(_language()):
-        return jsonify(error={"code": exc.code, "message": exc.message}), exc.status
+    return jsonify(error={"code": exc.code, "message": exc.message}), exc.status
 
 
 @bp.errorhandler(413)
@@ -62,9 +56,8 @@ def _checkpoint_matches(token, method: str, given) -> None:
 
 def _scan(text: str, token, method: str):
     from backoffice.qr.service import record_scan
-    with force_locale(_language()):
-        result = record_scan(text, point=token.point, method=method, device_token=token)
-        return jsonify(result.to_json()), 201 if result.action == "check_in" else 200
+    result = record_scan(text, point=token.point, method=method, device_token=token)
+    return jsonify(result.to_json()), 201 if result.action == "check_in" else 200
 
 
 @bp.post("/scans")
