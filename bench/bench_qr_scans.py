@@ -128,6 +128,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--threads", type=int, default=16, help="gunicorn threads per worker")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench_qr_")
     url = args.database_url or f"sqlite:///{tmp}/bench.sqlite3"
@@ -135,7 +136,7 @@ def main() -> None:
     port = free_port()
     env = dict(os.environ, DATABASE_URL=url, SECRET_KEY="bench-secret", BACKOFFICE_INSTANCE=tmp,
                PYTHONPATH=str(ROOT), GUNICORN_ACCESSLOG="/dev/null", GUNICORN_MAX_REQUESTS="0")
-    gunicorn = [sys.executable, "-m", "gunicorn", "--workers", "2", "--worker-class", "gthread", "--threads", "16",
+    gunicorn = [sys.executable, "-m", "gunicorn", "--workers", "2", "--worker-class", "gthread", "--threads", str(args.threads),
                 "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "backoffice:create_app()"]
     server = subprocess.Popen(gunicorn, cwd=str(ROOT), env=env)
     try:
@@ -153,7 +154,7 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=20)
     backend = url.split(":", 1)[0]
-    print(f"backend {backend}; gunicorn 2 workers (gthread x16); {CLIENTS} concurrent clients; {args.seconds:.0f} s each")
+    print(f"backend {backend}; gunicorn 2 workers (gthread x{args.threads}); {CLIENTS} concurrent clients; {args.seconds:.0f} s each")
     print(f"trivial GET /healthz:     {trivial[0]:8.1f} req/s  p50 {trivial[1]:6.1f} ms  p99 {trivial[2]:6.1f} ms"
           f"  errors {trivial[3]}")
     print(f"scans POST /api/v1/scans: {scans[0]:8.1f} req/s  p50 {scans[1]:6.1f} ms  p99 {scans[2]:6.1f} ms"

@@ -247,13 +247,13 @@ RECHECK_SECONDS = 1.0
 
 def rule_sets(rules_dir: str | None = None) -> list[RuleSet]:
     """Valid rule sets, reloaded when a file changes (invalid files are logged and left out)."""
-    directory = _directory(rules_dir)
-    key = str(directory)
+    key = rules_dir or current_app.config["BACKOFFICE_RULES_DIR"]
     now = time.monotonic()
     with _cache_lock:
         hit = _cache.get(key)
     if hit and now - hit[0] < RECHECK_SECONDS:
         return hit[2]
+    directory = _directory(rules_dir)
     try:
         signature = tuple((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in sorted(
             os.scandir(directory), key=lambda e: e.name) if e.name.endswith((".yaml", ".yml")))
