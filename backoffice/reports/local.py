@@ -49,13 +49,13 @@ def ward_figures(user: Any) -> WardFigures:
         func.sum(case((PersonalQRIssue.issued_at >= since, 1), else_=0))), user, PersonalQRIssue)).one()
     figures.cards, figures.residents_with_card, figures.cards_7d = row[0] or 0, row[1] or 0, int(row[2] or 0)
     try:
-        from backoffice.qr.health import colours_for
+        from backoffice.qr.health_tally import green_tally
     except ImportError:
         figures.known = False
         return figures
-    statuses = colours_for(select(Person.id).where(scope_clause(Person, user)), now_utc())
-    figures.green = sum(1 for s in statuses.values() if getattr(s, "colour", None) == Colour.GREEN.value)
-    figures.black = len(statuses) - figures.green
+    # Counted by the database per distinct facts (no list of residents comes back).
+    persons, green = green_tally(select(Person.id).where(scope_clause(Person, user)), now_utc()).get((), (0, 0))
+    figures.green, figures.black = green, persons - green
     return figures
 
 
