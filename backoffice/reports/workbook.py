@@ -210,16 +210,16 @@ def write_district_workbook(out: IO[bytes] | str, rs: ReportScope, progress: Pro
     summary = Summary(wb, _("Summary"))
     name = rs.names.get(rs.districts[0], str(rs.districts[0]))
     _heading(summary, rs, _("Safe operation report — %(district)s", district=name))
-    wards = q.area_figures(rs, by_ward=True)
+    figures = q.scope_figures(rs, by_ward=True)
+    wards = figures.areas
     total = q.totals(wards, rs.districts[0], name)
     progress(1)
     _key_figures(summary, total)
     ws = summary.ws
     h, last = _levels_table(summary, total.levels, cat, _("Organizations by latest self-assessment level"))
     summary.chart(_pie(_("Organizations by level"), ws, h, last))
-    sectors = q.by_sector(rs)
     h, last = summary.table(_("Organizations by sector"), [_("Sector"), _("Number of organizations"), _("Self-assessed")],
-                            [(sector_label(s), n, a) for s, n, a in sectors])
+                            [(sector_label(s), n, a) for s, n, a in figures.sectors])
     summary.chart(_bar(_("Organizations by sector"), ws, h, last, (2, 3), horizontal=True))
     ward_rows = [(w.name, w.organizations, w.assessed, _pct(w.coverage), w.overdue, w.inspected,
                   _pct(w.green_share), w.checkins_7d) for w in wards if w.organizations]
@@ -228,7 +228,7 @@ def write_district_workbook(out: IO[bytes] | str, rs: ReportScope, progress: Pro
                              _("Inspected"), _("Staff green (%)"), _("Check-ins, last %(days)d days",
                                                                      days=RECENT_DAYS)], ward_rows)
     summary.chart(_bar(_("Assessment coverage by ward"), ws, h, last, (2, 3)))
-    h2, last2 = _levels_table(summary, q.inspection_levels(rs), cat, _("Organizations by latest inspection level"))
+    h2, last2 = _levels_table(summary, figures.inspection_levels, cat, _("Organizations by latest inspection level"))
     series = q.checkins_per_day(rs)
     progress(1)
     h, last = _day_table(summary, series)
@@ -257,7 +257,8 @@ def write_city_workbook(out: IO[bytes] | str, rs: ReportScope, progress: Progres
     summary = Summary(wb, _("Summary"))
     _heading(summary, rs, _("Safe operation report — Ho Chi Minh City") if len(rs.districts) > 1 else
              _("Safe operation report — %(district)s", district=rs.names.get(rs.districts[0], "")))
-    districts = q.area_figures(rs)
+    figures = q.scope_figures(rs)
+    districts = figures.areas
     total = q.totals(districts, 0, _("Total"))
     progress(1)
     _key_figures(summary, total)
@@ -283,9 +284,8 @@ def write_city_workbook(out: IO[bytes] | str, rs: ReportScope, progress: Progres
     summary.chart(_bar(_("Staff with a green status by district (%)"), ws, h, last, (8, 8), horizontal=True))
     lh, llast = _levels_table(summary, total.levels, cat, _("Organizations by latest self-assessment level"))
     summary.chart(_pie(_("Organizations by level"), ws, lh, llast))
-    sectors = q.by_sector(rs)
     summary.table(_("Organizations by sector"), [_("Sector"), _("Number of organizations"), _("Self-assessed")],
-                  [(sector_label(s), n, a) for s, n, a in sectors])
+                  [(sector_label(s), n, a) for s, n, a in figures.sectors])
     series = q.checkins_per_day(rs)
     progress(1)
     dh, dlast = _day_table(summary, series)
