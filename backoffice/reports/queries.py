@@ -282,8 +282,7 @@ def checkins_per_day(rs: ReportScope, area_codes: bool = False) -> DaySeries | d
 
 # --- organization rows --------------------------------------------------------------------------------------
 
-@dataclass
-class OrgRow:
+class OrgRow(NamedTuple):
     id: int
     name: str
     tax_code: str
@@ -318,7 +317,7 @@ def organization_rows(rs: ReportScope, batch: int = 5000) -> Iterator[OrgRow]:
     )
     result = db.session.execute(stmt.execution_options(yield_per=batch))
     for row in result:
-        yield OrgRow(*row)
+        yield OrgRow._make(row)
 
 
 def organization_count(rs: ReportScope) -> dict[int, int]:

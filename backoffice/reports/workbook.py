@@ -171,6 +171,14 @@ class OrgFormatter:
         self.cutoff = rs.since(q.valid_days())
         self.yes, self.no = _("Yes"), _("No")
         self.sectors: dict[str, str] = {}
+        # A city has a handful of (level, criteria set version) pairs: label each once, not per organization.
+        self.labels: dict[tuple[str | None, int | None], str] = {}
+
+    def _label(self, level: str | None, version: int | None) -> str:
+        text = self.labels.get((level, version))
+        if text is None:
+            text = self.labels[(level, version)] = self.cat.label(level, version)
+        return text
 
     def __call__(self, r: q.OrgRow) -> tuple:
         sector = self.sectors.get(r.sector)
@@ -179,14 +187,20 @@ class OrgFormatter:
         _d, _w, staff, green = self.staff.get(r.id, (0, 0, 0, 0))
         overdue = r.assessed_at is None or r.assessed_at < self.cutoff
         return (r.name, r.tax_code, sector, r.ward,
-                self.cat.label(r.level, r.set_version_id), None if r.percent is None else round(r.percent, 1),
+                self._label(r.level, r.set_version_id), None if r.percent is None else round(r.percent, 1),
                 _day(r.assessed_at), self.yes if overdue else self.no,
-                self.cat.label(r.inspection_level, r.inspection_set_version_id) if r.inspection_level else None,
-                _day(r.inspected_at), staff, _pct(share(staff, green)), r.checkins_7d)
+                self._label(r.inspection_level, r.inspection_set_version_id) if r.inspection_level else None,
+                _day(r.inspected_at), staff, _pct(share(staff, green)) if staff else None, r.checkins_7d)
+
+
+# The columns of `OrgFormatter` rows holding text that people (names, tax codes, wards) or criteria files (level
+# labels) wrote: the only ones that can start like a formula. The others are numbers, dates, Yes/No.
+_FREE_TEXT = (0, 1, 2, 3, 4, 8)
 
 
 def write_org_sheet(wb: Workbook, title: str, rows: Iterable[q.OrgRow], fmt: OrgFormatter) -> int:
-    """The organizations sheet: frozen bold header, autofilter, widths; rows streamed."""
+    """The organizations sheet: frozen bold header, autofilter, widths; rows streamed as plain values (a styled
+    or text-typed cell only where a value looks like a formula: openpyxl's per-cell work is the sheet's cost)."""
     ws = wb.create_sheet(sheet_title(title))
     headers = org_headers()
     for index, width in enumerate(ORG_WIDTHS, start=1):
@@ -194,8 +208,15 @@ def write_org_sheet(wb: Workbook, title: str, rows: Iterable[q.OrgRow], fmt: Org
     ws.freeze_panes = "A2"
     ws.append([exports.xlsx_cell(ws, h, bold=True) for h in headers])
     count = 0
+    formula = exports.FORMULA_PREFIXES
     for row in rows:
-        ws.append(cells(ws, fmt(row)))
+        values = fmt(row)
+        for i in _FREE_TEXT:
+            text = values[i]
+            if text and text.startswith(formula):
+                values = cells(ws, values)
+                break
+        ws.append(values)
         count += 1
     ws.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{count + 1}"
     return count
