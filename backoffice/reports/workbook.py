@@ -250,7 +250,7 @@ def write_district_workbook(out: IO[bytes] | str, rs: ReportScope, progress: Pro
                                                                      days=RECENT_DAYS)], ward_rows)
     summary.chart(_bar(_("Assessment coverage by ward"), ws, h, last, (2, 3)))
     h2, last2 = _levels_table(summary, figures.inspection_levels, cat, _("Organizations by latest inspection level"))
-    series = q.checkins_per_day(rs)
+    series = figures.series
     progress(1)
     h, last = _day_table(summary, series)
     summary.chart(_line(_("Check-ins per day"), ws, h, last, (2, 4)))
@@ -307,7 +307,7 @@ def write_city_workbook(out: IO[bytes] | str, rs: ReportScope, progress: Progres
     summary.chart(_pie(_("Organizations by level"), ws, lh, llast))
     summary.table(_("Organizations by sector"), [_("Sector"), _("Number of organizations"), _("Self-assessed")],
                   [(sector_label(s), n, a) for s, n, a in figures.sectors])
-    series = q.checkins_per_day(rs)
+    series = figures.series
     progress(1)
     dh, dlast = _day_table(summary, series)
     summary.chart(_line(_("Check-ins per day"), ws, dh, dlast, (2, 4)))
