@@ -108,17 +108,6 @@ def join_latest(stmt: Select, rs: ReportScope, kind: AssessmentKind) -> tuple[Se
     return stmt.outerjoin(latest, latest.c.organization_id == Organization.id), cols
 
 
-def _checkins_since(rs: ReportScope, days: int):
-    """Check-ins per organization in the report's last `days` days: organization_id, n."""
-    return (
-        select(CheckIn.organization_id, func.count().label("n")).select_from(CheckIn)
-        .join(Organization, Organization.id == CheckIn.organization_id)
-        .where(rs.org_clause(), scope_clause(CheckIn, rs.user),
-               CheckIn.checked_in_at >= rs.since(days), CheckIn.checked_in_at < rs.end)
-        .group_by(CheckIn.organization_id)
-    )
-
-
 def _area(rs: ReportScope, by_ward: bool):
     """The grouping column: districts for a multi-district report, wards inside one district."""
     return Organization.ward_code if by_ward else Organization.district_code
@@ -326,19 +315,35 @@ class OrgRow(NamedTuple):
     checkins_7d: int
 
 
+def _join_recent_checkins(stmt: Select, rs: ReportScope) -> tuple[Select, Any]:
+    """`stmt` (over Organization) with each organization's check-ins in the last 7 days. SQLite counts them
+    per organization down ix_checkins_org_time (a correlated count; grouping the week and joining it back costs
+    twice as much); PostgreSQL groups them in one pass (a correlated count there is a subplan per row, and its
+    estimated cost sets off JIT compilation: +1.3 s)."""
+    where = (scope_clause(CheckIn, rs.user), CheckIn.checked_in_at >= rs.since(RECENT_DAYS),
+             CheckIn.checked_in_at < rs.end)
+    if db.session.get_bind().dialect.name == "sqlite":
+        return stmt, (select(func.count()).select_from(CheckIn)
+                      .where(CheckIn.organization_id == Organization.id, *where)
+                      .correlate(Organization).scalar_subquery())
+    c7 = (select(CheckIn.organization_id, func.count().label("n")).select_from(CheckIn)
+          .join(Organization, Organization.id == CheckIn.organization_id)
+          .where(rs.org_clause(), *where).group_by(CheckIn.organization_id).subquery("c7"))
+    return stmt.outerjoin(c7, c7.c.organization_id == Organization.id), func.coalesce(c7.c.n, 0)
+
+
 def organization_rows(rs: ReportScope, batch: int = 5000) -> Iterator[OrgRow]:
     """Every organization of the scope with its latest self-assessment and inspection and its check-ins
     in the last 7 days, ordered by district then name; streamed in batches."""
-    c7 = _checkins_since(rs, RECENT_DAYS).subquery("c7")
     stmt, ls = join_latest(select(Organization.id).select_from(Organization)
                            .join(Ward, Ward.code == Organization.ward_code), rs, AssessmentKind.SELF)
     stmt, li = join_latest(stmt, rs, AssessmentKind.INSPECTION)
+    stmt, c7 = _join_recent_checkins(stmt, rs)
     stmt = (
-        stmt.outerjoin(c7, c7.c.organization_id == Organization.id)
-        .with_only_columns(Organization.id, Organization.name, Organization.tax_code, Organization.sector,
-                           Organization.district_code, Ward.name, ls.level, ls.percent, ls.submitted_at,
-                           ls.set_version_id, li.level, li.submitted_at, li.set_version_id,
-                           func.coalesce(c7.c.n, 0), maintain_column_froms=True)
+        stmt.with_only_columns(Organization.id, Organization.name, Organization.tax_code, Organization.sector,
+                               Organization.district_code, Ward.name, ls.level, ls.percent, ls.submitted_at,
+                               ls.set_version_id, li.level, li.submitted_at, li.set_version_id, c7,
+                               maintain_column_froms=True)
         .where(rs.org_clause())
         .order_by(Organization.district_code, Organization.name, Organization.id)
     )
