@@ -347,7 +347,8 @@ def organization_rows(rs: ReportScope, batch: int = 5000) -> Iterator[OrgRow]:
         .where(rs.org_clause())
         .order_by(Organization.district_code, Organization.name, Organization.id)
     )
-    result = db.session.execute(stmt.execution_options(yield_per=batch))
+    # Core rows (no ORM loading step per row: these are plain columns), streamed in batches.
+    result = db.session.connection().execute(stmt.execution_options(yield_per=batch))
     for row in result:
         yield OrgRow._make(row)
 
