@@ -22,7 +22,8 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from backoffice.extensions import db
 from backoffice.models import Recovery, Vaccination
-from backoffice.qr.health import HealthStatus, RuleSet, VaccineSpec, decide, rule_set_for, scan_day
+from backoffice.qr.health import HealthStatus, decide, scan_day
+from backoffice.qr.health_rules import RuleSet, VaccineSpec, rule_set_for
 
 __all__ = ["StatusCount", "day_ordinal", "facts_by_person", "green_tally", "status_counts", "statuses_by_person"]
 
@@ -111,7 +112,11 @@ def _rule_set(at: datetime) -> tuple[date, RuleSet | None, dict[str, VaccineSpec
 
 def _counts_query(people: Select, facts: _Facts) -> tuple[Select, int]:
     """(group columns…, five fact columns, persons, linked) per (group, distinct facts); and the group width."""
-    p = people.subquery("people")
+    # The persons are read three times (counted, and restricting the doses and recoveries aggregated): SQLite
+    # reads them once as a materialized CTE (-15%); PostgreSQL plans a CTE blind (it then misestimates the
+    # joins and sets off JIT compilation, +1.5 s for 200k staff), so it gets a plain subquery.
+    sqlite = db.session.get_bind().dialect.name == "sqlite"
+    p = people.cte("people") if sqlite else people.subquery("people")
     *groups, pid = p.c
     ids = select(pid).where(pid.is_not(None))
     d, r = facts.doses_query(ids), facts.recoveries_query(ids)
