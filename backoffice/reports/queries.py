@@ -6,7 +6,7 @@ filters through `backoffice.auth.scope`. Python only reshapes the few grouped ro
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, Iterator, NamedTuple
 
 from flask import current_app
@@ -307,10 +307,11 @@ class OrgRow(NamedTuple):
     ward: str
     level: str | None
     percent: float | None
-    assessed_at: datetime | None
+    assessed_on: date | None  # the local day of the latest self-assessment
+    overdue: bool  # never self-assessed, or not within the validity
     set_version_id: int | None
     inspection_level: str | None
-    inspected_at: datetime | None
+    inspected_on: date | None
     inspection_set_version_id: int | None
     checkins_7d: int
 
@@ -339,11 +340,13 @@ def organization_rows(rs: ReportScope, batch: int = 5000) -> Iterator[OrgRow]:
                            .join(Ward, Ward.code == Organization.ward_code), rs, AssessmentKind.SELF)
     stmt, li = join_latest(stmt, rs, AssessmentKind.INSPECTION)
     stmt, c7 = _join_recent_checkins(stmt, rs)
+    # Local days and the overdue flag from the database: 200,000 timestamps need no conversion in Python.
+    overdue = ls.submitted_at.is_(None) | (ls.submitted_at < rs.since(valid_days()))
     stmt = (
         stmt.with_only_columns(Organization.id, Organization.name, Organization.tax_code, Organization.sector,
-                               Organization.district_code, Ward.name, ls.level, ls.percent, ls.submitted_at,
-                               ls.set_version_id, li.level, li.submitted_at, li.set_version_id, c7,
-                               maintain_column_froms=True)
+                               Organization.district_code, Ward.name, ls.level, ls.percent,
+                               local_date(ls.submitted_at), overdue, ls.set_version_id, li.level,
+                               local_date(li.submitted_at), li.set_version_id, c7, maintain_column_froms=True)
         .where(rs.org_clause())
         .order_by(Organization.district_code, Organization.name, Organization.id)
     )

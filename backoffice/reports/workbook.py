@@ -3,7 +3,6 @@ Excel charts (openpyxl.chart) over the summary tables. Every text cell goes thro
 """
 from __future__ import annotations
 
-from datetime import date, datetime
 from itertools import groupby
 from typing import IO, Any, Callable, Iterable, Iterator, Sequence
 
@@ -31,10 +30,6 @@ def _noop(_: int) -> None:
 
 def _pct(value: float | None) -> float | None:
     return None if value is None else round(100 * value, 1)
-
-
-def _day(value: datetime | None) -> date | None:
-    return to_local(value).date() if value is not None else None
 
 
 def cells(ws, values: Iterable[Any]) -> list:
@@ -168,7 +163,6 @@ class OrgFormatter:
 
     def __init__(self, rs: ReportScope, cat: LevelCatalogue):
         self.cat, self.staff = cat, staff_tally(rs)
-        self.cutoff = rs.since(q.valid_days())
         self.yes, self.no = _("Yes"), _("No")
         self.sectors: dict[str, str] = {}
         # A city has a handful of (level, criteria set version) pairs: label each once, not per organization.
@@ -185,12 +179,11 @@ class OrgFormatter:
         if sector is None:
             sector = self.sectors[r.sector] = sector_label(r.sector)
         _d, _w, staff, green = self.staff.get(r.id, (0, 0, 0, 0))
-        overdue = r.assessed_at is None or r.assessed_at < self.cutoff
         return (r.name, r.tax_code, sector, r.ward,
                 self._label(r.level, r.set_version_id), None if r.percent is None else round(r.percent, 1),
-                _day(r.assessed_at), self.yes if overdue else self.no,
+                r.assessed_on, self.yes if r.overdue else self.no,
                 self._label(r.inspection_level, r.inspection_set_version_id) if r.inspection_level else None,
-                _day(r.inspected_at), staff, _pct(share(staff, green)) if staff else None, r.checkins_7d)
+                r.inspected_on, staff, _pct(share(staff, green)) if staff else None, r.checkins_7d)
 
 
 # The columns of `OrgFormatter` rows holding text that people (names, tax codes, wards) or criteria files (level
