@@ -145,7 +145,7 @@ class ScopeFigures:
     areas: list[AreaFigures]  # per district (or per ward inside one district)
     sectors: list[tuple[str, int, int]]  # (sector, organizations, self-assessed)
     inspection_levels: dict[str | None, int]  # latest inspection level → organizations
-    series: "DaySeries"  # the scope's check-ins per day
+    series: DaySeries  # the scope's check-ins per day
 
 
 def scope_figures(rs: ReportScope, by_ward: bool = False) -> ScopeFigures:
