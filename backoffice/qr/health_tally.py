@@ -95,7 +95,7 @@ class _Facts:
 
 class StatusCount(NamedTuple):
     group: tuple  # the values of the grouping columns
-    status: HealthStatus  # the status of the counted persons (of the linked ones, for `persons - linked`)
+    status: HealthStatus  # the status of the `linked` persons counted (unlinked workers have none)
     persons: int  # rows counted, unlinked ones (person id NULL) included
     linked: int  # rows with a person: the ones the status is about
 
