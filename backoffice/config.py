@@ -32,6 +32,7 @@ PASSED_THROUGH = (
     "BACKOFFICE_QR_STATUS_HOURS", "BACKOFFICE_CHECKIN_DEDUP_MINUTES", "BACKOFFICE_AUTO_CHECKOUT_HOURS",
     "BACKOFFICE_CHECKIN_RETENTION_DAYS", "BACKOFFICE_TRACE_MAX_STAY_HOURS", "SELF_CHECKIN_LIMIT_PER_IP",
     "SELF_CHECKIN_LIMIT_PER_QR", "IMPORT_STAGING_DIR", "REPORTS_CHART_TTL", "CRITERIA_OVERDUE_DAYS",
+    "DATABASE_PING_IDLE_SECONDS",
 )
 
 
@@ -52,7 +53,8 @@ def from_environment(instance_path: str) -> dict:
     return passed | {
         "SECRET_KEY": os.environ.get("SECRET_KEY", ""),
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL", sqlite_default),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Pooled connections are pinged only after DATABASE_PING_IDLE_SECONDS idle (backoffice.database).
+        "SQLALCHEMY_ENGINE_OPTIONS": {},
         "BACKOFFICE_RULES_DIR": os.environ.get("BACKOFFICE_RULES_DIR", str(PROJECT_ROOT / "rules")),
         "BACKOFFICE_DEMO_PASSWORD": os.environ.get("BACKOFFICE_DEMO_PASSWORD", "demo-2021"),
         "BACKOFFICE_PUBLIC_URL": os.environ.get("BACKOFFICE_PUBLIC_URL", "http://127.0.0.1:5000"),

@@ -1,0 +1,161 @@
+"""How the application uses its database connections beyond Flask-SQLAlchemy's defaults.
+
+- SQLite is set up to behave like a server database (WAL, foreign keys, a busy timeout).
+- A connection opened before a fork is never used after it, whatever server forked (gunicorn's preload).
+- Pooled connections are checked before use only when they have been idle a while (as PgBouncer does with
+  `server_check_delay`): a ping on every checkout cost the scan path a round trip per request, while a
+  connection used a moment ago is as good as its last answer. A connection that breaks anyway fails its
+  request with 503 (`database_unavailable`) and makes the pool discard every connection as old as it.
+- `serialized_writes()` queues SQLite's writers, across the threads and the processes of the server, on a lock
+  that wakes the next one the moment the previous one is done.
+- `scan_connection()` gives a device's scan a connection outside the ORM session, without BEGIN and COMMIT round
+  trips on PostgreSQL.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from flask import Flask, current_app
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DisconnectionError
+
+from backoffice.extensions import db
+
+PING_IDLE_SECONDS = 10.0
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:  # noqa: ARG001
+    """WAL, foreign keys and a busy timeout: what SQLite needs to behave like a server database."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+@event.listens_for(Engine, "connect")
+def _remember_process(dbapi_connection, connection_record) -> None:  # noqa: ARG001
+    connection_record.info["pid"] = os.getpid()
+
+
+@event.listens_for(Engine, "checkout")
+def _not_from_another_process(dbapi_connection, connection_record, connection_proxy) -> None:  # noqa: ARG001
+    """A connection opened before a fork (gunicorn preloads the app in its master) must not be used by the
+    children: two processes on one socket mix their replies. SQLAlchemy's recipe for pools across os.fork():
+    drop such a connection without closing it (it is the other process's) and let the pool connect anew."""
+    pid = os.getpid()
+    if connection_record.info.get("pid", pid) != pid:
+        connection_record.dbapi_connection = connection_proxy.dbapi_connection = None
+        raise DisconnectionError(f"connection opened in process {connection_record.info['pid']}, now in {pid}")
+
+
+def _ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
+    """Ping a pooled connection at checkout when it was returned more than `idle_seconds` ago.
+
+    SQLAlchemy's documented pessimistic check: a DisconnectionError raised at checkout makes the pool throw the
+    connection away and connect anew (up to three times) before the request sees anything."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _returned(dbapi_connection, connection_record) -> None:  # noqa: ARG001
+        connection_record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, connection_record, connection_proxy) -> None:  # noqa: ARG001
+        returned_at = connection_record.info.get("returned_at")
+        if returned_at is None or time.monotonic() - returned_at < idle_seconds:
+            return  # just connected, or used a moment ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(f"idle connection is gone: {exc}") from exc
+
+
+def is_sqlite() -> bool:
+    return current_app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+
+
+_thread_writer = threading.Lock()
+_lock_files: dict[str, int | None] = {}
+
+
+def _writer_lock_file(uri: str) -> int | None:
+    """A lock file beside the SQLite database, opened once per process; None for an in-memory database."""
+    if uri not in _lock_files:
+        path = make_url(uri).database
+        _lock_files[uri] = (os.open(f"{path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+                            if path and path != ":memory:" else None)
+    return _lock_files[uri]
+
+
+@contextmanager
+def serialized_writes() -> Iterator[None]:
+    """Hold while writing and committing a short hot-path transaction (a scan's check-in).
+
+    SQLite admits one writer at a time, and a connection that finds the database locked sleeps in growing steps
+    (up to 100 ms each) before trying again: under load a scan could wait most of a second. Writers queue here
+    instead, the threads of a process on a lock and the processes on a file lock beside the database, and each
+    goes on the moment the writer before it is done. Never take this while the session already holds a write
+    (deadlock until busy_timeout). PostgreSQL locks rows, not the database: nothing to do.
+    """
+    if not is_sqlite():
+        yield
+        return
+    with _thread_writer:
+        fd = _writer_lock_file(current_app.config["SQLALCHEMY_DATABASE_URI"])
+        if fd is None:
+            yield
+            return
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+@contextmanager
+def scan_connection() -> Iterator[Connection]:
+    """A connection of its own for a device's scan, outside the ORM session (whose bookkeeping costs more than
+    the scan's two statements): its reads need no common snapshot and its writes are one statement each.
+
+    On PostgreSQL it autocommits, sparing the BEGIN and COMMIT round trips. Not on SQLite: there are no round
+    trips to spare, and SQLAlchemy would reset the isolation level with a PRAGMA on every return to the pool;
+    `commit(connection)` commits there."""
+    with db.engine.connect() as connection:
+        if not is_sqlite():
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+        yield connection
+
+
+def autocommitting(connection: Connection) -> bool:
+    return connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+
+
+def commit(connection: Connection | None = None) -> None:
+    """Commit the work of a connection from `scan_connection()` (nothing to do when it autocommits), or, given
+    none, the ORM session's transaction."""
+    if connection is None:
+        db.session.commit()
+    elif not autocommitting(connection):
+        connection.commit()
+
+
+def rollback(connection: Connection | None = None) -> None:
+    (connection or db.session).rollback()
+
+
+def init_app(app: Flask) -> None:
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return  # a local file: nothing to lose between uses
+    with app.app_context():
+        _ping_idle_connections(db.engine, float(app.config.get("DATABASE_PING_IDLE_SECONDS", PING_IDLE_SECONDS)))
