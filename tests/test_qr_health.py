@@ -2,7 +2,7 @@
 rule file that is wrong in every way being reported as such."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -113,3 +113,18 @@ def test_bad_rule_files_are_reported_with_every_problem(app, tmp_path: Path):
         assert expected in text, (expected, text)
     with app.app_context():
         assert health.rule_sets(str(tmp_path)) == []  # invalid files never decide anything
+
+
+def test_a_status_renders_its_reason_once_per_language(ctx):
+    """Statuses are kept per distinct facts and their reason is rendered once per language: the same status
+    answers in Vietnamese and in English, each time the same text."""
+    from backoffice.qr import health
+    from flask_babel import force_locale
+    facts = health.facts_from([("pfizer", date(2021, 10, 1))], [], date(2021, 10, 10),
+                              health.rule_set_for(date(2021, 10, 10)).spec.vaccines)
+    status = health.decide(health.rule_set_for(date(2021, 10, 10)), facts)
+    assert status.reason_in("vi") == "1 mũi, 9 ngày — chưa đủ 14 ngày" == status.reason_in("vi")
+    english = status.reason_in("en")
+    assert english != status.reason_in("vi") and "9" in english
+    with force_locale("en"):
+        assert status.reason == english

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings, strategies as st
 from sqlalchemy import select
 
 from backoffice.extensions import db
@@ -179,3 +180,44 @@ def test_national_text_parses_unsigned(ctx):
     parsed = parse_scan_text("001093029317|NGUYEN VAN A|1987-01-18|0|162979388586171100|<1<00<0123232422\r\n")
     assert (parsed.kind, parsed.signed, parsed.id_number, parsed.qid) == (
         "national", False, "001093029317", "162979388586171100")
+
+
+def _reference_b32decode(text: str) -> bytes | None:
+    """What the payload's base32 must mean: RFC 4648 decoding, accepted only if re-encoding gives the text back."""
+    import base64
+    import binascii
+    import re
+    if not re.fullmatch(r"[A-Z2-7]+", text):
+        return None
+    try:
+        data = base64.b32decode(text + "=" * (-len(text) % 8))
+    except (binascii.Error, ValueError):
+        return None
+    return data if base64.b32encode(data).decode().rstrip("=") == text else None
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(st.binary(max_size=120).map(lambda b: __import__("base64").b32encode(b).decode().rstrip("=")),
+                 st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ234567=a1 ", max_size=40)),
+       st.integers(min_value=0, max_value=200), st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"))
+def test_the_fast_base32_decoder_agrees_with_rfc_4648(text, position, replacement):
+    """The scan path reads base32 as one integer; it must accept and refuse exactly what base64 does, for canonical
+    encodings and for every one-character change of them."""
+    from backoffice.qr.payload import _strict_b32decode
+    for candidate in (text, text[:position] + replacement + text[position + 1:] if text else text):
+        try:
+            ours = _strict_b32decode(candidate)
+        except ScanRejected:
+            ours = None
+        assert ours == _reference_b32decode(candidate), candidate
+
+
+def test_peek_reads_the_reference_without_trusting_it(ctx):
+    from backoffice.qr.payload import peek_person_ref
+    p = person()
+    text = issue_personal_payload(p)
+    assert peek_person_ref(text + "\r\n") == p.qr_ref
+    forged = text[:-4] + ("AAAA" if not text.endswith("AAAA") else "BBBB")
+    assert peek_person_ref(forged) == p.qr_ref and rejected(forged) in ("bad_signature", "malformed")
+    for junk in (None, 5, "", "HCMBO1:", "HCMBO1:!!!!", "079090000001|A|1990|0||", "x" * 5000):
+        assert peek_person_ref(junk) is None

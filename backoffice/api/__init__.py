@@ -8,13 +8,16 @@ with a stable code and a message in the language of `Accept-Language` (Vietnames
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 from pathlib import Path
 
-from flask import Blueprint, Flask, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify, request
 
+from backoffice.database import scan_connection
 from backoffice.extensions import csrf
 from backoffice.qr import keyring
 from backoffice.qr.payload import ScanRejected
+from backoffice.timeutil import now_utc
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
@@ -54,23 +57,37 @@ def _checkpoint_matches(token, method: str, given) -> None:
     reject("unknown_checkpoint", method=method, device_token=token, entity_id=str(given)[:32])
 
 
-def _scan(text: str, token, method: str):
+def _scan(text: str, token, method: str, connection, now: datetime | None = None):
     from backoffice.qr.service import record_scan
-    result = record_scan(text, point=token.point, method=method, device_token=token)
+    result = record_scan(text, point=token.point, method=method, device_token=token, now=now,
+                         prefetched=token.prefetched, connection=connection)
     return jsonify(result.to_json()), 201 if result.action == "check_in" else 200
+
+
+# A scan's JSON is a few hundred bytes; anything near this is not one (and is read before the token is checked).
+SCAN_BODY_LIMIT = 16 * 1024
 
 
 @bp.post("/scans")
 def scans():
     """JSON `{"payload": "<scanned text>", "checkpoint": <id, optional: the token's>}`."""
     from backoffice.qr.devices import authenticate_device
+    from backoffice.qr.health import scan_day
+    from backoffice.qr.payload import peek_person_ref
     from backoffice.qr.service import reject
-    token = authenticate_device(_bearer())
+    request.max_content_length = min(SCAN_BODY_LIMIT, current_app.config["MAX_CONTENT_LENGTH"] or SCAN_BODY_LIMIT)
     body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("payload"), str):
-        reject("bad_request", method="device", device_token=token, detail="payload")
-    _checkpoint_matches(token, "device", body.get("checkpoint"))
-    return _scan(body["payload"], token, "device")
+    text = body.get("payload") if isinstance(body, dict) else None
+    now = now_utc()
+    with scan_connection() as connection:
+        # The token and the person the text names are read together (one round trip); the text is verified
+        # after, in record_scan.
+        token = authenticate_device(_bearer(), person_ref=peek_person_ref(text), day=scan_day(now),
+                                    connection=connection)
+        if not isinstance(text, str):
+            reject("bad_request", method="device", device_token=token, detail="payload")
+        _checkpoint_matches(token, "device", body.get("checkpoint"))
+        return _scan(text, token, "device", connection, now)
 
 
 @bp.post("/scans/image")
@@ -79,15 +96,16 @@ def scan_image():
     from backoffice.qr.decode import decode_image
     from backoffice.qr.devices import authenticate_device
     from backoffice.qr.service import reject
-    token = authenticate_device(_bearer(), method="image")
-    upload = request.files.get("image")
-    data = upload.read() if upload is not None else (b"" if request.form or request.files else request.get_data())
-    _checkpoint_matches(token, "image", request.form.get("checkpoint") or request.args.get("checkpoint"))
-    try:
-        text = decode_image(data)
-    except ScanRejected as exc:
-        reject(exc.code, method="image", device_token=token, entity_id=token.checkpoint_id, size=len(data))
-    return _scan(text, token, "image")
+    with scan_connection() as connection:
+        token = authenticate_device(_bearer(), method="image", connection=connection)
+        upload = request.files.get("image")
+        data = upload.read() if upload is not None else (b"" if request.form or request.files else request.get_data())
+        _checkpoint_matches(token, "image", request.form.get("checkpoint") or request.args.get("checkpoint"))
+        try:
+            text = decode_image(data)
+        except ScanRejected as exc:
+            reject(exc.code, method="image", device_token=token, entity_id=token.checkpoint_id, size=len(data))
+        return _scan(text, token, "image", connection)
 
 
 @bp.get("/keys")

@@ -12,12 +12,12 @@ facts (share of staff with a green status) and cards.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Iterable
 
 import rule_engine
-from flask_babel import force_locale, gettext
+from flask_babel import force_locale, get_locale, gettext
 from sqlalchemy import Date, Select, bindparam, func, literal, select, union_all
 
 from backoffice.domain import Colour
@@ -40,11 +40,18 @@ class HealthStatus:
     outcome: str
     reason_msgid: str
     reason_args: tuple[tuple[str, object], ...] = ()
+    # The reason as rendered per language: statuses are kept per distinct facts (`decide`), so each scan with
+    # facts seen before reuses the text instead of translating and formatting it again.
+    _rendered: dict[str, str] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def reason(self) -> str:
         """The reason in the current language, e.g. "1 mũi, 9 ngày — chưa đủ 14 ngày"."""
-        return render_reason(self.reason_msgid, dict(self.reason_args))
+        locale = str(get_locale() or "")
+        text = self._rendered.get(locale)
+        if text is None:
+            text = self._rendered[locale] = render_reason(self.reason_msgid, dict(self.reason_args))
+        return text
 
     def reason_in(self, locale: str) -> str:
         with force_locale(locale):

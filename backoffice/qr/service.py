@@ -17,20 +17,22 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from flask import current_app
-from sqlalchemy import Date, and_, bindparam, case, exists, func, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from backoffice import audit
 from backoffice.auth.scope import in_scope
 from backoffice.domain import Role, ScanMethod
-from backoffice.extensions import db, serialized_writes
-from backoffice.models import (CheckIn, Checkpoint, DeviceToken, Location, Person, Recovery, Staff, User,
-                               Vaccination)
+from backoffice.database import commit, rollback, serialized_writes
+from backoffice.extensions import db
+from backoffice.models import CheckIn, Checkpoint, DeviceToken, Location, User
 from backoffice.models.people import mask_id
 from backoffice.qr import health
 from backoffice.qr.checkins import auto_checkout, check_out, purge_checkins  # noqa: F401  (the verbs live here too)
 from backoffice.qr.payload import ParsedPayload, ScanRejected, parse_scan_text
+from backoffice.qr.person_records import BY as PERSON_BY, PersonRecords, Prefetched
 from backoffice.qr.points import ScanPoint
 from backoffice.timeutil import now_utc
 
@@ -42,10 +44,9 @@ RETRIES = 4
 # The hot path's statements are built once, with bind parameters: building SQLAlchemy constructs per scan costs
 # more than running them. Core table statements, no ORM unit of work.
 _T = CheckIn.__table__
-_OPEN_STAY = select(_T.c.id, _T.c.last_seen_at).where(
-    _T.c.person_id == bindparam("pid"), _T.c.location_id == bindparam("lid"), _T.c.checked_out_at.is_(None))
-_EXIT = update(_T).where(_T.c.id == bindparam("sid"), _T.c.checked_out_at.is_(None)).values(
-    checked_out_at=bindparam("now"), last_seen_at=bindparam("now"), checkout_reason="exit")
+_EXIT = update(_T).where(
+    _T.c.person_id == bindparam("pid"), _T.c.location_id == bindparam("lid"), _T.c.checked_out_at.is_(None)
+).values(checked_out_at=bindparam("now"), last_seen_at=bindparam("now"), checkout_reason="exit").returning(_T.c.id)
 _CLOSE_OPEN = update(_T).where(
     _T.c.person_id == bindparam("pid"), _T.c.location_id == bindparam("lid"), _T.c.checked_out_at.is_(None)
 ).values(checked_out_at=bindparam("now"), checkout_reason="auto")
@@ -67,27 +68,6 @@ def _enter_statement(dialect_insert) -> object:
 
 
 _ENTER = {"postgresql": _enter_statement(postgresql.insert), "sqlite": _enter_statement(sqlite.insert)}
-_P = Person.__table__
-_S = Staff.__table__
-_PERSON_COLUMNS = [_P.c.id, _P.c.full_name, _P.c.id_number, _P.c.birth_date, exists().where(
-    _S.c.organization_id == bindparam("org"), _S.c.person_id == _P.c.id, _S.c.active.is_(True)).label("is_staff")]
-_V, _R = Vaccination.__table__, Recovery.__table__
-_DAY = bindparam("day", type_=Date())
-_LAST_RECOVERY = select(func.max(_R.c.recovered_on)).where(
-    _R.c.person_id == _P.c.id, _R.c.recovered_on <= _DAY).scalar_subquery()
-# The person, whether they work here, their doses and their latest recovery up to the scan day, in one round
-# trip: one row per dose (one row with empty dose columns when there is none).
-_PERSON_BY = {name: select(*_PERSON_COLUMNS, _V.c.vaccine, _V.c.vaccinated_on, _LAST_RECOVERY.label("recovered_on"))
-              .select_from(_P.outerjoin(_V, and_(_V.c.person_id == _P.c.id, _V.c.vaccinated_on <= _DAY)))
-              .where(_P.c[name] == bindparam("value"))
-              for name in ("qr_ref", "id_number", "qid")}
-
-
-def _run(statement, params: dict):
-    """Execute on the session's connection: its transaction, without the ORM session's per-statement work."""
-    return db.session.connection().execute(statement, params)
-
-
 @dataclass
 class ScanResult:
     colour: str
@@ -159,18 +139,17 @@ def resolve_checkpoint(checkpoint_id: object, *, user: User | None, method: str)
     return checkpoint
 
 
-def _find_person(parsed: ParsedPayload, organization_id: int, day: date):
-    """The scanned person — a row (id, full_name, id_number, birth_date, is_staff) — with their (vaccine, date)
-    doses and latest recovery up to `day`, from one query; None when nobody matches."""
+def _find_person(connection, parsed: ParsedPayload, organization_id: int, day: date) -> PersonRecords | None:
+    """The scanned person with their doses and latest recovery up to `day`, from one query; None when nobody
+    matches."""
     lookups = [("qr_ref", parsed.qr_ref)] if parsed.kind == "signed" else [
         ("id_number", parsed.id_number), ("qid", parsed.qid)]
     for column, value in lookups:
         if value:
-            rows = _run(_PERSON_BY[column], {"value": value, "org": organization_id, "day": day}).all()
-            if rows:
-                doses = [(r.vaccine, r.vaccinated_on) for r in rows if r.vaccinated_on is not None]
-                recovered = [rows[0].recovered_on] if rows[0].recovered_on is not None else []
-                return rows[0], doses, recovered
+            found = PersonRecords.from_rows(connection.execute(
+                PERSON_BY[column], {"value": value, "org": organization_id, "day": day}).all())
+            if found is not None:
+                return found
     return None
 
 
@@ -178,8 +157,13 @@ def _find_person(parsed: ParsedPayload, organization_id: int, day: date):
 
 def record_scan(text: str, *, checkpoint: Checkpoint | None = None, location: Location | None = None,
                 point: ScanPoint | None = None, method: str, user: User | None = None,
-                device_token: DeviceToken | DeviceAuth | None = None, now: datetime | None = None) -> ScanResult:
-    """Record one scan at a checkpoint (staff, device) or a location (self check-in); see the module doc."""
+                device_token: DeviceToken | DeviceAuth | None = None, now: datetime | None = None,
+                prefetched: Prefetched | None = None, connection: Connection | None = None) -> ScanResult:
+    """Record one scan at a checkpoint (staff, device) or a location (self check-in); see the module doc.
+
+    `prefetched`: the person a device's token lookup already read for the reference in the text, used when
+    the verified payload names that very reference on that very day. `connection`: a device's, from
+    `database.scan_connection()`; else the ORM session's transaction."""
     now = now or now_utc()
     method = ScanMethod(method).value
     if point is None:
@@ -199,61 +183,62 @@ def record_scan(text: str, *, checkpoint: Checkpoint | None = None, location: Lo
     except ScanRejected as exc:
         reject(exc.code, method=method, user=user, device_token=device_token, organization_id=org_id,
                detail=exc.detail, length=len(text or ""), kid=exc.audit_details.get("kid"), **where)
-    found = _find_person(parsed, org_id, health.scan_day(now))
-    if found is None:
+    # Core statements on a connection (the session's, or a device's own), without the ORM's per-statement work.
+    own = connection
+    connection = own or db.session.connection()
+    day = health.scan_day(now)
+    if prefetched is not None and prefetched.matches(parsed, day):
+        person = prefetched.records
+    else:
+        person = _find_person(connection, parsed, org_id, day)
+    if person is None:
         reject("unknown_person", method=method, user=user, device_token=device_token, organization_id=org_id,
                signed=parsed.signed, **where)
-    person, doses, recovered = found
-    status = health.status_from(doses, recovered, now)
+    status = health.status_from(person.doses, person.recovered, now)
+    reason = status.reason
     ids = {"location_id": point.location_id, "organization_id": org_id, "checkpoint_id": point.checkpoint_id,
            "recorded_by_id": user.id if user is not None else None,
            "device_token_id": device_token.id if device_token is not None else None}
     for attempt in range(RETRIES):
         try:
             with serialized_writes():
-                checkin_id, action = (_exit(person.id, point.location_id, now) if point.exit else
-                                      _enter(person.id, ids, status, parsed.signed, method, person.is_staff, now))
-                db.session.commit()
+                checkin_id, action = (_exit(connection, person.id, point.location_id, now) if point.exit else
+                                      _enter(connection, person.id, ids, status, reason, parsed.signed, method,
+                                             person.is_staff, now))
+                commit(own)
             break
         except IntegrityError:
             # Another scan of the same person opened the stay first: roll back and extend theirs.
-            db.session.rollback()
+            rollback(own)
             if attempt == RETRIES - 1:
                 raise
-    return ScanResult(colour=status.colour, reason=status.reason, rule_id=status.rule_id,
+            connection = own or db.session.connection()
+    return ScanResult(colour=status.colour, reason=reason, rule_id=status.rule_id,
                       rule_version=status.rule_version, name=person.full_name, id_masked=mask_id(person.id_number),
                       birth_year=person.birth_date.year if person.birth_date else None, checkin_id=checkin_id,
-                      action=action, signed=parsed.signed, staff=bool(person.is_staff), scanned_at=now,
+                      action=action, signed=parsed.signed, staff=person.is_staff, scanned_at=now,
                       location=point.location_name, checkpoint=point.checkpoint_name)
 
 
-def _open_stay(person_id: int, location_id: int) -> tuple[int, datetime] | None:
-    row = _run(_OPEN_STAY, {"pid": person_id, "lid": location_id}).first()
-    return (row.id, row.last_seen_at) if row else None
-
-
-def _enter(person_id, ids, status, signed, method, is_staff, now):
-    connection = db.session.connection()
+def _enter(connection, person_id, ids, status, reason, signed, method, is_staff, now):
     enter = _ENTER[connection.dialect.name]
     values = {"person_id": person_id, "checked_in_at": now, "last_seen_at": now, "status_colour": status.colour,
-              "status_reason": status.reason[:255], "rule_id": status.rule_id, "rule_version": status.rule_version,
+              "status_reason": reason[:255], "rule_id": status.rule_id, "rule_version": status.rule_version,
               "method": method, "signed": signed, "is_staff": bool(is_staff), "scan_count": 1,
               "cutoff": now - _dedup_window(), **ids}
     row = connection.execute(enter, values).first()
     if row is None:
         # The open stay was last seen before the window and never closed (no exit scan): it ends now, and a new
-        # one starts.
+        # one starts. In autocommit mode these are two transactions; should the second fail, the first is what
+        # the automatic check-out would have done to that stay anyway, and the scan is answered as failed.
         connection.execute(_CLOSE_OPEN, {"pid": person_id, "lid": ids["location_id"], "now": now})
         row = connection.execute(enter, values).one()
     return row.id, "check_in" if row.scan_count == 1 else "extended"
 
 
-def _exit(person_id, location_id, now):
-    open_stay = _open_stay(person_id, location_id)
-    if open_stay is None:
-        return None, "no_open_stay"
-    _run(_EXIT, {"sid": open_stay[0], "now": now})
-    return open_stay[0], "check_out"
+def _exit(connection, person_id, location_id, now):
+    row = connection.execute(_EXIT, {"pid": person_id, "lid": location_id, "now": now}).first()
+    return (row.id, "check_out") if row is not None else (None, "no_open_stay")
 
 
 def recent_checkins(user: User, checkpoint_ids: list[int], limit: int = 10) -> list[CheckIn]:
