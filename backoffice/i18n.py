@@ -8,13 +8,18 @@ Each capability package may keep its own catalog in `<package>/translations`; al
 """
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
 
+from babel import Locale
+
 from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import Domain
 from flask_login import current_user
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 from backoffice.extensions import babel
 
@@ -31,18 +36,31 @@ def translation_directories() -> list[str]:
     return [str(d) for d in dirs if d.is_dir()]
 
 
-def select_locale() -> str:
+@functools.lru_cache(maxsize=64)
+def _locale(identifier: str) -> Locale:
+    """Parsed once: Babel's parse checks its data files on disk every time."""
+    return Locale.parse(identifier)
+
+
+@functools.lru_cache(maxsize=256)
+def _best_language(accept_language: str, languages: tuple[str, ...]) -> str | None:
+    """The Accept-Language header's best match among ours; devices send the same few headers all day."""
+    return parse_accept_header(accept_language, LanguageAccept).best_match(languages)
+
+
+def select_locale() -> Locale:
     languages = current_app.config["LANGUAGES"]
+    default = current_app.config["BABEL_DEFAULT_LOCALE"]
     if not has_request_context():  # CLI, tests, background work: the default language
-        return current_app.config["BABEL_DEFAULT_LOCALE"]
+        return _locale(default)
     if request.blueprint == "api_v1":  # device clients have no session: the language they ask for
-        return request.accept_languages.best_match(list(languages)) or current_app.config["BABEL_DEFAULT_LOCALE"]
+        return _locale(_best_language(request.headers.get("Accept-Language", ""), tuple(languages)) or default)
     chosen = session.get("lang")
     if chosen in languages:
-        return chosen
+        return _locale(chosen)
     if getattr(current_user, "is_authenticated", False) and current_user.locale in languages:
-        return current_user.locale
-    return current_app.config["BABEL_DEFAULT_LOCALE"]
+        return _locale(current_user.locale)
+    return _locale(default)
 
 
 def compile_catalogs(force: bool = False) -> list[str]:

@@ -13,6 +13,7 @@ __all__ = ["scope", "scope_clause", "in_scope", "init_login"]
 def init_login(app: Flask, login_manager: LoginManager) -> None:
     from backoffice.auth import sessions
 
+    app.session_interface = sessions.CookieSessionInterface()
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Please log in to continue.")

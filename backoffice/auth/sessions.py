@@ -10,7 +10,8 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from flask import current_app, request
+from flask import Flask, Request, Response, current_app, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from sqlalchemy import update
 
 from backoffice.extensions import db
@@ -68,3 +69,22 @@ def close_all_sessions(user_id: int, *, keep_secret: str | None = None) -> None:
     if keep_secret:
         stmt = stmt.where(UserSession.id != _digest(keep_secret))
     db.session.execute(stmt.values(revoked_at=utcnow()))
+
+
+class CookieSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie session, without its work on requests that carry no session cookie.
+
+    Flask builds a signing serializer for every request before looking for the cookie, and works out the cookie's
+    name, domain and path after every request before seeing there is nothing to save. Device clients, health
+    checks and first visits send no cookie; for them the session is empty and stays so unless a view writes it."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SecureCookieSession, response: Response) -> None:
+        if not session and not session.modified and not session.accessed:
+            return  # what Flask's save_session does in this case too: nothing
+        super().save_session(app, session, response)
+
