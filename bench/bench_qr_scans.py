@@ -3,11 +3,13 @@ concurrent clients, beside a trivial endpoint of the same app and server (`GET /
 run, the two alternating in rounds: requests/s, p50/p99, and the ratio. Targets: scans ≥ 40% of the trivial
 rate, p99 < 100 ms.
 
-    python bench/bench_qr_scans.py [--database-url URL | env BENCH_DATABASE_URL] [--seconds 8] [--rounds 4]
-                                   [--threads 16]
+    python bench/bench_qr_scans.py [--database-url URL | env BENCH_DATABASE_URL] [--seconds 12] [--rounds 6]
+                                   [--threads 2]
 
-Default database: a temporary SQLite file. For PostgreSQL give a database of its own (the schema is created and
-the demo data seeded in it). Load goes to 127.0.0.1 only and each phase is bounded in time.
+gunicorn runs as production starts it (`-c gunicorn.conf.py wsgi:app`, the app preloaded in the master), with
+GUNICORN_WORKERS=2 and GUNICORN_THREADS from --threads. Default database: a temporary SQLite file. For PostgreSQL
+give a database of its own (the schema is created and the demo data seeded in it). Load goes to 127.0.0.1 only and
+each phase is bounded in time.
 """
 from __future__ import annotations
 
@@ -135,9 +137,9 @@ def summary(phases: list[tuple[list[float], int, float]]) -> tuple[float, float,
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
-    parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--threads", type=int, default=16, help="gunicorn threads per worker")
-    parser.add_argument("--rounds", type=int, default=4, help="alternating trivial/scan phases, seconds split among")
+    parser.add_argument("--seconds", type=float, default=12.0)
+    parser.add_argument("--threads", type=int, default=2, help="gunicorn threads per worker")
+    parser.add_argument("--rounds", type=int, default=6, help="alternating trivial/scan phases, seconds split among")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]  # other work on the machine, before this run adds its own
     tmp = tempfile.mkdtemp(prefix="bench_qr_")
@@ -145,9 +147,9 @@ def main() -> None:
     tokens, payloads = prepare(url, tmp)
     port = free_port()
     env = dict(os.environ, DATABASE_URL=url, SECRET_KEY="bench-secret", BACKOFFICE_INSTANCE=tmp,
-               PYTHONPATH=str(ROOT), GUNICORN_ACCESSLOG="/dev/null", GUNICORN_MAX_REQUESTS="0")
-    gunicorn = [sys.executable, "-m", "gunicorn", "--workers", "2", "--worker-class", "gthread", "--threads", str(args.threads),
-                "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "backoffice:create_app()"]
+               PYTHONPATH=str(ROOT), GUNICORN_ACCESSLOG="/dev/null", GUNICORN_MAX_REQUESTS="0",
+               GUNICORN_WORKERS="2", GUNICORN_THREADS=str(args.threads), GUNICORN_BIND=f"127.0.0.1:{port}")
+    gunicorn = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--log-level", "warning", "wsgi:app"]
     server = subprocess.Popen(gunicorn, cwd=str(ROOT), env=env)
     try:
         for _ in range(100):
