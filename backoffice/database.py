@@ -89,6 +89,20 @@ _thread_writer = threading.Lock()
 _lock_files: dict[str, int | None] = {}
 
 
+def _after_fork_in_child() -> None:
+    """A forked process queues on locks of its own: an inherited descriptor shares the parent's flock (the lock
+    belongs to the open file, not the process), and a thread lock held at the fork would stay held."""
+    global _thread_writer
+    _thread_writer = threading.Lock()
+    for fd in _lock_files.values():
+        if fd is not None:
+            os.close(fd)
+    _lock_files.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _writer_lock_file(uri: str) -> int | None:
     """A lock file beside the SQLite database, opened once per process; None for an in-memory database."""
     if uri not in _lock_files:

@@ -42,17 +42,20 @@ def _child_identity(app, queue) -> None:
 def test_a_pooled_connection_is_never_used_across_a_fork(app):
     """gunicorn preloads the app in its master: a connection opened there, used by two workers at once, mixed
     their replies (found by the scan benchmark: "bind message supplies 18 parameters", "DuplicatePrepared…")."""
-    with app.app_context():
+    # A pool of one connection: the child would be handed exactly the parent's.
+    with dedicated_app(app, SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0}) as single, \
+            single.app_context():
         with db.engine.connect() as connection:
             parent = _identity(connection)  # back in the pool, opened by this process
         queue = _fork.SimpleQueue()
-        child = _fork.Process(target=_child_identity, args=(app, queue))
+        child = _fork.Process(target=_child_identity, args=(single, queue))
         child.start()
         child.join(30)
         assert child.exitcode == 0
         assert queue.get() != parent
         with db.engine.connect() as connection:  # the parent's connection still works after the child is gone
             assert _identity(connection) == parent
+            assert connection.execute(text("SELECT 1")).scalar() == 1
 
 
 def _terminate(url: str, pid: int) -> None:

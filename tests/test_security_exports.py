@@ -198,3 +198,19 @@ def test_import_error_report_is_formula_safe(app, as_user, injected):
     found, cells = _check("import errors", browser.get(f"/admin/imports/organizations/{record_id}/errors.xlsx"))
     assert any(TAG in c for c in cells), "the bad cells are not echoed in the error report"
     assert found == [], "\n".join(found)
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_a_failing_export_closes_its_workbook(app):
+    """A write-only sheet left open by an error was closed by the garbage collector, which wrote into a file
+    already gone ('Exception ignored in … _write_rows'): the workbook is closed where the error happens."""
+    import gc
+    from backoffice import exports
+
+    def rows():
+        yield ("Công ty A", 1)
+        raise RuntimeError("the data source failed")
+
+    with pytest.raises(RuntimeError, match="data source"):
+        exports.xlsx_bytes("Tổ chức", ["Tên", "Số"], rows())
+    gc.collect()
