@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
+from contextlib import contextmanager
 from datetime import date, datetime
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from flask import Response
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -25,6 +26,10 @@ XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.she
 
 def looks_like_formula(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(FORMULA_PREFIXES)
+
+
+def has_illegal(value: Any) -> bool:
+    return isinstance(value, str) and ILLEGAL_CHARACTERS_RE.search(value) is not None
 
 
 def csv_safe(value: Any) -> Any:
@@ -75,13 +80,31 @@ def write_table(ws, headers: Sequence[str], rows: Iterable[Sequence[Any]], width
     ws.auto_filter.ref = f"A1:{get_column_letter(max(1, len(headers)))}{count + 1}"
 
 
+@contextmanager
+def write_only_workbook() -> Iterator[Workbook]:
+    """A write-only workbook that is closed even when building it fails.
+
+    Each write-only sheet streams into a temporary file through an open generator; left open by an error
+    (a bad date in a report's query, a failing row), it was closed only when garbage collected, writing its end
+    tag into a file already closed ('Exception ignored in … _write_rows')."""
+    wb = Workbook(write_only=True)
+    try:
+        yield wb
+    except BaseException:
+        try:
+            wb.save(io.BytesIO())  # closes every sheet and removes its temporary file; the result is dropped
+        except Exception:  # noqa: BLE001  (the first error is the one to report)
+            pass
+        raise
+
+
 def xlsx_bytes(sheet_title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]],
                widths: Sequence[int] | None = None) -> bytes:
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(title=sheet_title[:31])
-    write_table(ws, headers, rows, widths)
     out = io.BytesIO()
-    wb.save(out)
+    with write_only_workbook() as wb:
+        ws = wb.create_sheet(title=sheet_title[:31])
+        write_table(ws, headers, rows, widths)
+        wb.save(out)
     return out.getvalue()
 
 

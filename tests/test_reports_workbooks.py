@@ -131,3 +131,33 @@ def test_bad_date_is_a_clear_400(as_user):
     response = as_user("inspector.q1").get(f"/admin/reports/district/{Q1}.xlsx?date=31-12-2021")
     assert response.status_code == 400
     assert "NNNN-TT-NN" in response.get_data(as_text=True)
+
+
+def test_control_characters_in_names_do_not_break_the_workbooks(app, report_data, as_user):
+    """A worksheet cannot hold control characters (openpyxl raises IllegalCharacterError): a name carrying one
+    (pasted from another program) is written with U+FFFD instead of failing the whole report."""
+    import secrets
+    from backoffice.demo.seed import BEN_NGHE
+    from backoffice.models import Organization
+    tag = secrets.token_hex(3)
+    with app.app_context():
+        org = Organization(name=f"Công ty\x01 Ký tự\x1b lạ {tag}",
+                           tax_code="9" + str(secrets.randbelow(10**9)).zfill(9), sector="enterprise",
+                           address="1 Lê Lợi", ward_code=BEN_NGHE, district_code=Q1, status="active",
+                           contact_name="Thử\x07")
+        db.session.add(org)
+        db.session.commit()
+        org_id = org.id
+    try:
+        district = as_user("inspector.q1").get(f"/admin/reports/district/{Q1}.xlsx")
+        city = as_user("admin").get("/admin/reports/city.xlsx")
+        assert district.status_code == 200 and city.status_code == 200
+        for data, sheet in ((district.data, "Tổ chức, doanh nghiệp"), (city.data, None)):
+            wb = open_workbook(data)
+            ws = wb[sheet] if sheet else next(wb[n] for n in wb.sheetnames if n.startswith(str(Q1)))
+            names = [row[0] for row in ws.iter_rows(min_row=2, values_only=True)]
+            assert f"Công ty\ufffd Ký tự\ufffd lạ {tag}" in names
+    finally:
+        with app.app_context():
+            db.session.delete(db.session.get(Organization, org_id))
+            db.session.commit()

@@ -13,7 +13,8 @@ from openpyxl.utils import get_column_letter
 
 from backoffice import exports
 from backoffice.reports import queries as q
-from backoffice.reports.health import share, staff_tally
+from backoffice.reports import overlap
+from backoffice.reports.health import green_by_area, share, staff_tally
 from backoffice.reports.labels import LevelCatalogue, level_catalogue, sector_label
 from backoffice.reports.scope import CHECKIN_DAYS, RECENT_DAYS, ReportScope
 from backoffice.timeutil import now_utc, to_local
@@ -33,9 +34,11 @@ def _pct(value: float | None) -> float | None:
 
 
 def cells(ws, values: Iterable[Any]) -> list:
-    """A row of values; formula-looking text becomes an explicit text cell through exports (numbers, dates
-    and ordinary text are passed as values, which write-only sheets store as such at full speed)."""
-    return [exports.xlsx_cell(ws, v) if exports.looks_like_formula(v) else v for v in values]
+    """A row of values; formula-looking text, and text with characters a worksheet cannot hold, become cells
+    made by exports (numbers, dates and ordinary text are passed as values, which write-only sheets store as
+    such at full speed)."""
+    return [exports.xlsx_cell(ws, v) if exports.looks_like_formula(v) or exports.has_illegal(v) else v
+            for v in values]
 
 
 def sheet_title(text: str) -> str:
@@ -189,6 +192,7 @@ class OrgFormatter:
 # The columns of `OrgFormatter` rows holding text that people (names, tax codes, wards) or criteria files (level
 # labels) wrote: the only ones that can start like a formula. The others are numbers, dates, Yes/No.
 _FREE_TEXT = (0, 1, 2, 3, 4, 8)
+_FORMULA_FIRST = frozenset(exports.FORMULA_PREFIXES)  # each prefix is one character
 
 
 def write_org_sheet(wb: Workbook, title: str, rows: Iterable[q.OrgRow], fmt: OrgFormatter) -> int:
@@ -201,12 +205,15 @@ def write_org_sheet(wb: Workbook, title: str, rows: Iterable[q.OrgRow], fmt: Org
     ws.freeze_panes = "A2"
     ws.append([exports.xlsx_cell(ws, h, bold=True) for h in headers])
     count = 0
-    formula = exports.FORMULA_PREFIXES
+    first = _FORMULA_FIRST
     for row in rows:
         values = fmt(row)
+        # A formula-looking start, or a character that is not printable (control characters, which no worksheet
+        # may hold, among them), sends the row through cells(), which tells which value it was. Two C-level
+        # checks per text: a regex over the row's texts cost as much as formatting the row.
         for i in _FREE_TEXT:
             text = values[i]
-            if text and text.startswith(formula):
+            if text and (text[0] in first or not text.isprintable()):
                 values = cells(ws, values)
                 break
         ws.append(values)
@@ -217,14 +224,37 @@ def write_org_sheet(wb: Workbook, title: str, rows: Iterable[q.OrgRow], fmt: Org
 
 # --- the two workbooks -------------------------------------------------------------------------------------
 
+def _figures_and_formatter(rs: ReportScope, cat: LevelCatalogue, by_ward: bool) -> tuple[q.ScopeFigures,
+                                                                                          OrgFormatter]:
+    """The summary's figures, counted in a thread of their own while this one tallies the staff statuses (both
+    are mostly the database's work: together they take the longer one's time, not the sum)."""
+    figures = overlap.start(q.scope_figures, overlap.plain_scope(rs), by_ward=by_ward, with_staff=False)
+    fmt = OrgFormatter(rs, cat)  # the staff tally
+    result = figures.result()
+    q.add_staff(result, green_by_area(fmt.staff, by_ward))
+    return result, fmt
+
+
+def _organization_rows(rs: ReportScope) -> overlap.Prefetch[q.OrgRow]:
+    """The organization rows, read by another thread from now on (the database's first rows take a while:
+    PostgreSQL ranks every assessment before the first one), while the summary and the sheets are written."""
+    plain = overlap.plain_scope(rs)
+    return overlap.Prefetch(lambda: q.organization_rows(plain))
+
+
 def write_district_workbook(out: IO[bytes] | str, rs: ReportScope, progress: Progress = _noop) -> dict:
     """One district (or one district × sector): summary with charts, and the organizations sheet."""
+    with _organization_rows(rs) as org_rows, exports.write_only_workbook() as wb:
+        return _fill_district_workbook(wb, out, rs, progress, org_rows)
+
+
+def _fill_district_workbook(wb: Workbook, out: IO[bytes] | str, rs: ReportScope, progress: Progress,
+                            org_rows: Iterable[q.OrgRow]) -> dict:
     cat = level_catalogue()
-    wb = Workbook(write_only=True)
     summary = Summary(wb, _("Summary"))
     name = rs.names.get(rs.districts[0], str(rs.districts[0]))
     _heading(summary, rs, _("Safe operation report — %(district)s", district=name))
-    figures = q.scope_figures(rs, by_ward=True)
+    figures, fmt = _figures_and_formatter(rs, cat, by_ward=True)
     wards = figures.areas
     total = q.totals(wards, rs.districts[0], name)
     progress(1)
@@ -249,7 +279,7 @@ def write_district_workbook(out: IO[bytes] | str, rs: ReportScope, progress: Pro
     summary.chart(_line(_("Check-ins per day"), ws, h, last, (2, 4)))
     if last2 > h2:
         summary.chart(_bar(_("Inspections by level"), ws, h2, last2, (2, 2)))
-    count = write_org_sheet(wb, _("Organizations"), q.organization_rows(rs), OrgFormatter(rs, cat))
+    count = write_org_sheet(wb, _("Organizations"), org_rows, fmt)
     progress(1)
     wb.save(out)
     progress(1)
@@ -266,12 +296,17 @@ def city_steps(rs: ReportScope) -> int:
 def write_city_workbook(out: IO[bytes] | str, rs: ReportScope, progress: Progress = _noop) -> dict:
     """Every district of the scope (the city, or a department's districts and sector): a summary across the
     districts with charts, then one sheet of organizations per district."""
+    with _organization_rows(rs) as org_rows, exports.write_only_workbook() as wb:
+        return _fill_city_workbook(wb, out, rs, progress, org_rows)
+
+
+def _fill_city_workbook(wb: Workbook, out: IO[bytes] | str, rs: ReportScope, progress: Progress,
+                        org_rows: Iterable[q.OrgRow]) -> dict:
     cat = level_catalogue()
-    wb = Workbook(write_only=True)
     summary = Summary(wb, _("Summary"))
     _heading(summary, rs, _("Safe operation report — Ho Chi Minh City") if len(rs.districts) > 1 else
              _("Safe operation report — %(district)s", district=rs.names.get(rs.districts[0], "")))
-    figures = q.scope_figures(rs)
+    figures, fmt = _figures_and_formatter(rs, cat, by_ward=False)
     districts = figures.areas
     total = q.totals(districts, 0, _("Total"))
     progress(1)
@@ -304,16 +339,16 @@ def write_city_workbook(out: IO[bytes] | str, rs: ReportScope, progress: Progres
     progress(1)
     dh, dlast = _day_table(summary, series)
     summary.chart(_line(_("Check-ins per day"), ws, dh, dlast, (2, 4)))
-    fmt = OrgFormatter(rs, cat)
-    counts = _district_sheets(wb, rs, fmt, progress)
+    counts = _district_sheets(wb, rs, org_rows, fmt, progress)
     wb.save(out)
     progress(1)
     return {"organizations": sum(counts.values()), "total": total.organizations, "per_district": counts}
 
 
-def _district_sheets(wb: Workbook, rs: ReportScope, fmt: OrgFormatter, progress: Progress) -> dict[int, int]:
+def _district_sheets(wb: Workbook, rs: ReportScope, org_rows: Iterable[q.OrgRow], fmt: OrgFormatter,
+                     progress: Progress) -> dict[int, int]:
     """One sheet per district, filled from a single ordered stream of organization rows."""
-    grouped: Iterator = groupby(q.organization_rows(rs), key=lambda r: r.district_code)
+    grouped: Iterator = groupby(org_rows, key=lambda r: r.district_code)
     pending = next(grouped, None)
     counts: dict[int, int] = {}
     for code in rs.districts:
