@@ -19,7 +19,9 @@ class CheckIn(Base):
         CheckConstraint(_enum_check("method", ScanMethod), name="method"),
         Index("ix_checkins_location_time", "location_id", "checked_in_at"),
         Index("ix_checkins_person_time", "person_id", "checked_in_at"),
-        Index("ix_checkins_org_time", "organization_id", "checked_in_at"),
+        # With the colour: the reports' check-in counts per (organization, day) and their green share are read
+        # from this index alone, never from the rows (1M check-ins: 1.5 -> 0.95 s on SQLite).
+        Index("ix_checkins_org_time_colour", "organization_id", "checked_in_at", "status_colour"),
         # At most one open stay per person and location: concurrent scans of the same person
         # cannot both insert; the loser extends the winner's row instead (qr.checkins).
         Index("uq_checkins_open_stay", "person_id", "location_id", unique=True,

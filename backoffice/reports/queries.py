@@ -148,10 +148,11 @@ class ScopeFigures:
     series: DaySeries  # the scope's check-ins per day
 
 
-def scope_figures(rs: ReportScope, by_ward: bool = False) -> ScopeFigures:
+def scope_figures(rs: ReportScope, by_ward: bool = False, with_staff: bool = True) -> ScopeFigures:
     """The summary's figures, every count a GROUP BY in the database. Organizations are counted in one pass
     grouped by (area, latest self-assessment level, sector, latest inspection level); the per-area, per-sector
-    and per-level tables are sums of those few grouped rows, so each latest assessment is found once."""
+    and per-level tables are sums of those few grouped rows, so each latest assessment is found once.
+    `with_staff=False` leaves the staff figures to `add_staff` (the workbooks count staff meanwhile)."""
     area = _area(rs, by_ward)
     cutoff = rs.since(valid_days())
     one = literal(1)
@@ -196,11 +197,20 @@ def scope_figures(rs: ReportScope, by_ward: bool = False) -> ScopeFigures:
     for row in db.session.execute(inspections):
         out[row.area].inspections_30d = row.n
     series = _area_checkins(rs, area, out)
-    from backoffice.reports import health
-    for code, (total, green) in health.staff_green_by(rs, area).items():
-        out[code].staff, out[code].staff_green = total, green
-    return ScopeFigures(sorted(out.values(), key=lambda f: f.code),
-                        [(sector, n, a) for sector, (n, a) in sorted(sectors.items())], inspection_levels, series)
+    figures = ScopeFigures(sorted(out.values(), key=lambda f: f.code),
+                           [(sector, n, a) for sector, (n, a) in sorted(sectors.items())], inspection_levels, series)
+    if with_staff:
+        from backoffice.reports import health
+        add_staff(figures, health.green_by_area(health.staff_tally(rs), by_ward))
+    return figures
+
+
+def add_staff(figures: ScopeFigures, by_area: dict[int, tuple[int, int]]) -> None:
+    """Each area's active and green staff (`health.green_by_area`) into the figures."""
+    areas = {f.code: f for f in figures.areas}
+    for code, (total, green) in by_area.items():
+        if code in areas:
+            areas[code].staff, areas[code].staff_green = total, green
 
 
 def _area_checkins(rs: ReportScope, area, out: dict[int, AreaFigures]) -> DaySeries:
@@ -318,7 +328,7 @@ class OrgRow(NamedTuple):
 
 def _join_recent_checkins(stmt: Select, rs: ReportScope) -> tuple[Select, Any]:
     """`stmt` (over Organization) with each organization's check-ins in the last 7 days. SQLite counts them
-    per organization down ix_checkins_org_time (a correlated count; grouping the week and joining it back costs
+    per organization down ix_checkins_org_time_colour (a correlated count; grouping the week and joining it back costs
     twice as much); PostgreSQL groups them in one pass (a correlated count there is a subplan per row, and its
     estimated cost sets off JIT compilation: +1.3 s)."""
     where = (scope_clause(CheckIn, rs.user), CheckIn.checked_in_at >= rs.since(RECENT_DAYS),
