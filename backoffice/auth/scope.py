@@ -7,6 +7,7 @@ here is a programming error and raises, so nothing is ever shown unscoped by acc
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 from sqlalchemy import ColumnElement, Select, exists, false, select, true
@@ -179,6 +180,28 @@ RULES: dict[type, Rule] = {
     SigningKey: _city_admin_only,
     CriteriaSetVersion: lambda user: true(),
 }
+
+
+@dataclass(frozen=True)
+class ScopeSubject:
+    """The plain values a user's scope is decided from, read once: safe to hand to another thread, where the
+    ORM user (whose `district_codes` loads a relationship) must not be touched."""
+    id: int | None
+    username: str
+    role: str
+    active: bool
+    is_authenticated: bool
+    sector: str | None
+    ward_code: int | None
+    organization_id: int | None
+    district_codes: tuple[int, ...]
+
+
+def subject(user: Any) -> ScopeSubject:
+    return ScopeSubject(getattr(user, "id", None), getattr(user, "username", ""), user.role,
+                        bool(getattr(user, "active", False)), bool(getattr(user, "is_authenticated", False)),
+                        getattr(user, "sector", None), getattr(user, "ward_code", None),
+                        getattr(user, "organization_id", None), tuple(getattr(user, "district_codes", ()) or ()))
 
 
 def scope_clause(model: type, user: Any) -> ColumnElement[bool]:
