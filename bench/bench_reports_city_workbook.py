@@ -8,7 +8,8 @@ re-created there), then measures, each in a fresh process so peak memory is its 
   report   — `reports.service.build_city_report` (scoped aggregate queries, staff statuses, summary with native
              charts, one write-only sheet per district), seconds and peak RSS;
   baseline — the same rows (fetched beforehand, untimed) written with plain openpyxl write-only;
-and prints the ratio report / baseline (target ≤ 1.5×, < 400 MB).
+the two alternating in --rounds pairs (default 3), and prints the medians and the median ratio report / baseline
+(target ≤ 1.5×, < 400 MB).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -206,6 +208,7 @@ def main() -> None:
     parser.add_argument("--phase", choices=["all", "report", "baseline"], default="all", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--skip-generate", action="store_true", help="reuse the data already in the database")
+    parser.add_argument("--rounds", type=int, default=3, help="baseline/report pairs, alternating")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-reports-"))
     url = args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}"
@@ -215,27 +218,46 @@ def main() -> None:
         return
     if not args.skip_generate:
         generate(url, args.organizations, args.checkins, args.staff)
-    results = {}
-    for phase in ("baseline", "report"):
-        out = workdir / f"{phase}.xlsx"
-        proc = subprocess.run([sys.executable, __file__, "--phase", phase, "--database-url", url, "--out", str(out)],
-                              capture_output=True, text=True, check=False)
-        line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
-        if proc.returncode != 0 or line is None:
-            sys.exit(f"{phase} failed:\n{proc.stdout}\n{proc.stderr}")
-        results[phase] = json.loads(line[7:])
-    report, base = results["report"], results["baseline"]
+    # Baseline and report alternate, each in a fresh process, so that a change in the machine's speed during
+    # the run (other processes, CPU frequency) weighs on both sides; the medians and the median of the rounds'
+    # ratios are reported.
+    rounds: list[dict] = []
+    for index in range(args.rounds):
+        results = {}
+        for phase in ("baseline", "report"):
+            results[phase] = _run_phase(phase, url, workdir / f"{phase}.xlsx")
+        rounds.append(results)
+        took, base_took = results["report"]["seconds"], results["baseline"]["seconds"]
+        print(f"round {index + 1}: report {took:.2f} s, baseline {base_took:.2f} s, ratio {took / base_took:.2f}x",
+              flush=True)
+    report, base = (_median_result([r[phase] for r in rounds]) for phase in ("report", "baseline"))
     dialect = url.split(":", 1)[0].split("+", 1)[0]
-    print(f"reports city workbook ({dialect}): {report['rows']:,} organizations in {report['seconds']:.2f} s "
+    print(f"reports city workbook ({dialect}): {report['rows']:,} organizations in {report['seconds']:.2f} s median "
           f"(CPU {report['cpu']:.2f} s in this process), peak {report['peak_mb']:.0f} MB, "
           f"{report['bytes'] / 1e6:.1f} MB file")
-    print(f"baseline plain openpyxl write-only, same rows: {base['seconds']:.2f} s (CPU {base['cpu']:.2f} s), "
+    print(f"baseline plain openpyxl write-only, same rows: {base['seconds']:.2f} s median (CPU {base['cpu']:.2f} s), "
           f"peak {base['peak_mb']:.0f} MB (fetching and formatting them beforehand, untimed: "
           f"{base['prepare_seconds']:.2f} s)")
-    ratio = report["seconds"] / base["seconds"]
+    ratio = statistics.median(r["report"]["seconds"] / r["baseline"]["seconds"] for r in rounds)
+    cpu_ratio = statistics.median(r["report"]["cpu"] / r["baseline"]["cpu"] for r in rounds)
     verdict = "OK" if ratio <= 1.5 and report["peak_mb"] < 400 else "ABOVE TARGET"
-    print(f"ratio report/baseline: {ratio:.2f}x wall, {report['cpu'] / base['cpu']:.2f}x CPU "
+    print(f"ratio report/baseline (median of {len(rounds)} rounds): {ratio:.2f}x wall, {cpu_ratio:.2f}x CPU "
           f"(target <= 1.5x, < 400 MB): {verdict}")
+
+
+def _run_phase(phase: str, url: str, out: Path) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--phase", phase, "--database-url", url, "--out", str(out)],
+                          capture_output=True, text=True, check=False)
+    line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        sys.exit(f"{phase} failed:\n{proc.stdout}\n{proc.stderr}")
+    return json.loads(line[7:])
+
+
+def _median_result(results: list[dict]) -> dict:
+    """The round with the median time (its other figures with it); peak memory is the worst of all rounds."""
+    ordered = sorted(results, key=lambda r: r["seconds"])
+    return dict(ordered[len(ordered) // 2], peak_mb=max(r["peak_mb"] for r in results))
 
 
 if __name__ == "__main__":
