@@ -71,6 +71,7 @@ class Vaccination(Base):
 
 class TestResult(Base):
     __tablename__ = "test_results"
+    __test__ = False  # a laboratory result, not a test case for pytest to collect
     __table_args__ = (
         CheckConstraint(_enum_check("kind", TestKind), name="kind"),
         CheckConstraint(_enum_check("result", TestOutcome), name="result"),
