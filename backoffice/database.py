@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections import namedtuple
 import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from flask import Flask, current_app
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 from backoffice.extensions import db
 
@@ -149,6 +150,49 @@ def scan_connection() -> Iterator[Connection]:
         if not is_sqlite():
             connection.execution_options(isolation_level="AUTOCOMMIT")
         yield connection
+
+
+class HotStatement:
+    """A prebuilt Core statement of the scan's hot path that runs straight on psycopg's cursor on PostgreSQL.
+
+    There SQLAlchemy's execution and result machinery cost more CPU than the driver itself (the device read:
+    146 µs against 62 µs per scan). The SQL is compiled once, from the same Core statement, and the rows come
+    back as named tuples. Only for statements whose values need no SQLAlchemy type processing on PostgreSQL:
+    psycopg itself returns dates, aware timestamps, booleans and numbers, and adapts aware datetimes. Other
+    databases go through `Connection.execute` as usual.
+
+    `column_keys`: for an INSERT, the columns its parameters give (SQLAlchemy picks them per execution)."""
+
+    def __init__(self, statement, column_keys: Sequence[str] | None = None):
+        self.statement, self.column_keys = statement, column_keys
+        self._compiled: dict[str, tuple[str, type, dict]] = {}
+
+    def rows(self, connection: Connection, params: dict) -> list:
+        if connection.dialect.name != "postgresql":
+            return connection.execute(self.statement, params).all()
+        sql, row, constants = self._compiled.get(connection.dialect.name) or self._compile(connection)
+        dbapi = connection.dialect.loaded_dbapi
+        raw = connection.connection.dbapi_connection
+        if constants:
+            params = {**constants, **params}
+        try:
+            return [row._make(values) for values in raw.execute(sql, params).fetchall()]
+        except dbapi.Error as exc:
+            # As SQLAlchemy would: its exception types (IntegrityError for the retry of a racing scan,
+            # OperationalError for 503), and a connection that was lost is not handed out again.
+            if connection.dialect.is_disconnect(exc, raw, None):
+                connection.invalidate(exc)
+            raise DBAPIError.instance(sql, params, exc, dbapi.Error) from exc
+
+    def _compile(self, connection: Connection) -> tuple[str, type, dict]:
+        compiled = self.statement.compile(dialect=connection.dialect, column_keys=self.column_keys)
+        if compiled.insert_prefetch or compiled.update_prefetch:  # SQLAlchemy would compute these in Python
+            raise ValueError("HotStatement runs no Python-side column defaults; give "
+                             + ", ".join(c.key for c in compiled.insert_prefetch + compiled.update_prefetch))
+        # The values the statement itself binds (the 1 of `scan_count + 1`…); the caller gives the others.
+        constants = {key: value for key, value in compiled.params.items() if value is not None}
+        row = namedtuple("Row", [column.key for column in self.statement.exported_columns])
+        return self._compiled.setdefault(connection.dialect.name, (str(compiled), row, constants))
 
 
 def autocommitting(connection: Connection) -> bool:

@@ -7,7 +7,8 @@ import multiprocessing
 import time
 
 import pytest
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import bindparam, create_engine, event, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from backoffice import database
 from backoffice.extensions import db
@@ -194,3 +195,38 @@ def test_the_rate_limiter_checks_only_decorated_routes(app):
     hooks = app.before_request_funcs.get(None, [])
     assert all(getattr(hook, "__self__", None) is not limiter for hook in hooks)
     assert limiter.limit_manager.default_limits == [] and limiter.limit_manager.application_limits == []
+
+
+def test_a_hot_statement_reads_what_sqlalchemy_reads_and_fails_as_sqlalchemy_does(app):
+    """HotStatement runs on psycopg's cursor on PostgreSQL: the rows must equal SQLAlchemy's (types included),
+    and errors must arrive as SQLAlchemy's exceptions (the scan retries on IntegrityError, answers 503 on
+    OperationalError)."""
+    from sqlalchemy import insert, literal
+
+    from backoffice.models import Person
+
+    p = Person.__table__
+    statement = select(p.c.id, p.c.full_name, p.c.birth_date, p.c.created_at, (p.c.id > 0).label("positive")) \
+        .where(p.c.id <= bindparam("last")).order_by(p.c.id)
+    hot = database.HotStatement(statement)
+    with app.app_context(), db.engine.connect() as connection:
+        expected = [tuple(row) for row in connection.execute(statement, {"last": 50}).all()]
+        got = hot.rows(connection, {"last": 50})
+        assert [tuple(row) for row in got] == expected and got[0].full_name == expected[0][1]
+        assert got[0].created_at.tzinfo is not None and type(got[0].birth_date) is type(expected[0][2])
+        if connection.dialect.name == "postgresql":  # SQLite answers NULL
+            with pytest.raises(DBAPIError):
+                database.HotStatement(select((literal(1) / literal(0)).label("x"))).rows(connection, {})
+            connection.rollback()
+        existing = connection.execute(select(p.c.id_number, p.c.qr_ref).limit(1)).one()
+        keys = ["id_number", "id_type", "full_name", "address", "qr_ref", "created_at", "updated_at"]
+        duplicate = database.HotStatement(insert(p).returning(p.c.id), keys)
+        with pytest.raises(IntegrityError):
+            duplicate.rows(connection, {"id_number": existing.id_number, "id_type": "cccd", "full_name": "Trùng lặp",
+                                        "address": "", "qr_ref": existing.qr_ref, "created_at": utcnow(),
+                                        "updated_at": utcnow()})
+        connection.rollback()
+        if connection.dialect.name == "postgresql":  # a default SQLAlchemy would compute is refused, not skipped
+            with pytest.raises(ValueError, match="Python-side column defaults"):
+                database.HotStatement(insert(p).returning(p.c.id), ["id_number", "full_name", "qr_ref"]).rows(
+                    connection, {"id_number": "x", "full_name": "x", "qr_ref": "x"})

@@ -16,7 +16,7 @@ from backoffice import audit
 from backoffice.auth.permissions import deny
 from backoffice.auth.scope import in_scope
 from backoffice.domain import Role
-from backoffice.database import commit, serialized_writes
+from backoffice.database import HotStatement, commit, serialized_writes
 from backoffice.extensions import db
 from backoffice.models import Checkpoint, DeviceToken, Location, Organization, User
 from backoffice.models.base import utcnow
@@ -89,9 +89,9 @@ _TOKEN_JOIN = (_D.join(_C, _C.c.id == _D.c.checkpoint_id).join(_L, _L.c.id == _C
 _BY_HASH = select(*_TOKEN_COLUMNS).select_from(_TOKEN_JOIN).where(_D.c.token_hash == bindparam("digest"))
 # The same row with the person whose reference the scanned text carries, their doses (a row each) and latest
 # recovery: a device's scan then reads everything in one round trip (on PostgreSQL, a third of the scan's).
-_BY_HASH_WITH_PERSON = select(*_TOKEN_COLUMNS, *person_records.columns(_L.c.organization_id)).select_from(
+_BY_HASH_WITH_PERSON = HotStatement(select(*_TOKEN_COLUMNS, *person_records.columns(_L.c.organization_id)).select_from(
     _TOKEN_JOIN.outerjoin(person_records.PERSONS, person_records.PERSONS.c.qr_ref == bindparam("ref"))
-    .outerjoin(*person_records.DOSES_JOIN)).where(_D.c.token_hash == bindparam("digest"))
+    .outerjoin(*person_records.DOSES_JOIN)).where(_D.c.token_hash == bindparam("digest")))
 _TOUCH = update(_D).where(_D.c.id == bindparam("token_id")).values(last_used_at=bindparam("now"))
 
 
@@ -107,7 +107,7 @@ def authenticate_device(secret: str | None, *, method: str = "device", person_re
         digest = hash_secret(secret)
         reads = connection or db.session.connection()
         if person_ref is not None and day is not None:
-            rows = reads.execute(_BY_HASH_WITH_PERSON, {"digest": digest, "ref": person_ref, "day": day}).all()
+            rows = _BY_HASH_WITH_PERSON.rows(reads, {"digest": digest, "ref": person_ref, "day": day})
         else:
             rows = reads.execute(_BY_HASH, {"digest": digest}).all()
         if rows and not hmac.compare_digest(rows[0].token_hash, digest):

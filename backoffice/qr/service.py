@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from backoffice import audit
 from backoffice.auth.scope import in_scope
 from backoffice.domain import Role, ScanMethod
-from backoffice.database import commit, rollback, serialized_writes
+from backoffice.database import HotStatement, commit, rollback, serialized_writes
 from backoffice.extensions import db
 from backoffice.models import CheckIn, Checkpoint, DeviceToken, Location, User
 from backoffice.models.people import mask_id
@@ -67,7 +67,11 @@ def _enter_statement(dialect_insert) -> object:
     ).returning(_T.c.id, _T.c.scan_count)
 
 
-_ENTER = {"postgresql": _enter_statement(postgresql.insert), "sqlite": _enter_statement(sqlite.insert)}
+_ENTER_COLUMNS = ["person_id", "checked_in_at", "last_seen_at", "status_colour", "status_reason", "rule_id",
+                  "rule_version", "method", "signed", "is_staff", "scan_count", "location_id", "organization_id",
+                  "checkpoint_id", "recorded_by_id", "device_token_id"]
+_ENTER = {"postgresql": HotStatement(_enter_statement(postgresql.insert), _ENTER_COLUMNS),
+          "sqlite": HotStatement(_enter_statement(sqlite.insert), _ENTER_COLUMNS)}
 @dataclass
 class ScanResult:
     colour: str
@@ -226,13 +230,14 @@ def _enter(connection, person_id, ids, status, reason, signed, method, is_staff,
               "status_reason": reason[:255], "rule_id": status.rule_id, "rule_version": status.rule_version,
               "method": method, "signed": signed, "is_staff": bool(is_staff), "scan_count": 1,
               "cutoff": now - _dedup_window(), **ids}
-    row = connection.execute(enter, values).first()
-    if row is None:
+    rows = enter.rows(connection, values)
+    if not rows:
         # The open stay was last seen before the window and never closed (no exit scan): it ends now, and a new
         # one starts. In autocommit mode these are two transactions; should the second fail, the first is what
         # the automatic check-out would have done to that stay anyway, and the scan is answered as failed.
         connection.execute(_CLOSE_OPEN, {"pid": person_id, "lid": ids["location_id"], "now": now})
-        row = connection.execute(enter, values).one()
+        rows = enter.rows(connection, values)
+    row = rows[0]
     return row.id, "check_in" if row.scan_count == 1 else "extended"
 
 
