@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections import namedtuple
 import sqlite3
 import threading
 import time
+from collections import namedtuple
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
@@ -165,12 +165,12 @@ class HotStatement:
 
     def __init__(self, statement, column_keys: Sequence[str] | None = None):
         self.statement, self.column_keys = statement, column_keys
-        self._compiled: dict[str, tuple[str, type, dict]] = {}
+        self._compiled: tuple[str, type, dict] | None = None  # for PostgreSQL, the only dialect it compiles for
 
     def rows(self, connection: Connection, params: dict) -> list:
         if connection.dialect.name != "postgresql":
             return connection.execute(self.statement, params).all()
-        sql, row, constants = self._compiled.get(connection.dialect.name) or self._compile(connection)
+        sql, row, constants = self._compiled or self._compile(connection)
         dbapi = connection.dialect.loaded_dbapi
         raw = connection.connection.dbapi_connection
         if constants:
@@ -192,7 +192,8 @@ class HotStatement:
         # The values the statement itself binds (the 1 of `scan_count + 1`…); the caller gives the others.
         constants = {key: value for key, value in compiled.params.items() if value is not None}
         row = namedtuple("Row", [column.key for column in self.statement.exported_columns])
-        return self._compiled.setdefault(connection.dialect.name, (str(compiled), row, constants))
+        self._compiled = (str(compiled), row, constants)
+        return self._compiled
 
 
 def autocommitting(connection: Connection) -> bool:

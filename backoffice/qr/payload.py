@@ -17,7 +17,6 @@ and tests rely on it), the message is in the user's language.
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 import struct
 from dataclasses import dataclass

@@ -54,12 +54,6 @@ def staff_tally(rs: ReportScope) -> dict[int, tuple[int, int, int, int]]:
     return tally
 
 
-def staff_green_by(rs: ReportScope, area_column) -> dict[int, tuple[int, int]]:
-    """area code (district or ward, after `area_column`) → (active staff, green staff)."""
-    by_ward = area_column is Organization.ward_code or getattr(area_column, "key", "") == "ward_code"
-    return green_by_area(staff_tally(rs), by_ward)
-
-
 def green_by_area(tally: dict[int, tuple[int, int, int, int]], by_ward: bool) -> dict[int, tuple[int, int]]:
     """A `staff_tally` summed per ward (or per district): area code → (active staff, green staff)."""
     out: dict[int, tuple[int, int]] = {}
