@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from backoffice import create_app
 from backoffice.extensions import db as _db
+from backoffice.timeutil import local_today
 
 DEMO_PASSWORD = "demo-2021"
 DEMO_USERS = ["admin", "inspector.q1", "inspector.q3", "ward.bennghe", "org1.admin", "org2.admin", "org1.staff"]
@@ -39,7 +41,19 @@ def test_config(url: str, **extra) -> dict:
 
 
 @pytest.fixture(scope="session")
-def app(tmp_path_factory):
+def seed_day() -> date:
+    """The day the demo residents' histories count back from ("one dose 9 days ago" is 9 days before it)."""
+    return local_today()
+
+
+def demo_days_ago(days: int, seed_day: date) -> int:
+    """How many days ago, now, is what the seed put `days` before `seed_day`: a run that crosses midnight in Ho
+    Chi Minh City finds every demo history one day older than when it was seeded."""
+    return days + (local_today() - seed_day).days
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory, seed_day):
     instance = tmp_path_factory.mktemp("instance")
     os.environ["BACKOFFICE_INSTANCE"] = str(instance)
     application = create_app(test_config(database_url(instance)))
@@ -47,7 +61,7 @@ def app(tmp_path_factory):
         _db.drop_all()
         _db.create_all()
         from backoffice.demo.seed import seed_demo
-        seed_demo(organizations=40, residents=120, password=DEMO_PASSWORD)
+        seed_demo(organizations=40, residents=120, password=DEMO_PASSWORD, today=seed_day)
     yield application
     with application.app_context():
         _db.session.remove()

@@ -2,7 +2,7 @@
 rule file that is wrong in every way being reported as such."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timezone
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ from backoffice.extensions import db
 from backoffice.models import Person, Staff
 from backoffice.qr import health
 from backoffice.rulebook import SUITES
+from backoffice.timeutil import LOCAL_TZ
 
 
 def test_rule_files_are_valid_and_their_test_cases_pass(app):
@@ -37,9 +38,9 @@ def test_rules_test_command(app):
     ("079085000003", "green", "F0 đã khỏi bệnh 30 ngày — dưới 180 ngày"),
     ("079195000004", "black", "Chưa có dữ liệu tiêm chủng"),
 ])
-def test_demo_residents(ctx, id_number, colour, reason):
+def test_demo_residents(ctx, seed_day, id_number, colour, reason):
     person = db.session.scalar(select(Person).where(Person.id_number == id_number))
-    status = health.evaluate(person, datetime.now(timezone.utc))
+    status = health.evaluate(person, datetime.combine(seed_day, time(12), LOCAL_TZ))  # the day it was seeded
     assert (status.colour, status.reason_in("vi")) == (colour, reason)
     assert (status.rule_id, status.rule_version) == ("hcm-1913", "1.0.0")
     with force_locale("en"):

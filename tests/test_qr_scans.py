@@ -12,11 +12,11 @@ from backoffice.models import AuditLog, CheckIn, CheckInDaily, DeviceToken
 from backoffice.qr import devices
 from backoffice.qr.payload import issue_personal_payload
 from backoffice.qr.service import record_scan
-from tests.conftest import get_user
+from tests.conftest import demo_days_ago, get_user
 from tests.qr_support import checkpoint, new_person, org1, person, post_json
 
 
-def test_reception_scan_of_demo_residents(app, as_user):
+def test_reception_scan_of_demo_residents(app, as_user, seed_day):
     staff = as_user("org1.staff")
     with app.app_context():
         cp = checkpoint().id
@@ -29,7 +29,8 @@ def test_reception_scan_of_demo_residents(app, as_user):
     assert body["colour"] == "green" and body["id_masked"] == "******000001" and body["birth_year"] == 1990
     assert body["signed"] is True and body["checkin_id"]
     black = post_json(staff, "/reception/scan", {"text": texts["079190000002"], "checkpoint": cp}).get_json()
-    assert (black["colour"], black["reason"]) == ("black", "1 mũi, 9 ngày — chưa đủ 14 ngày")
+    one_dose = f"1 mũi, {demo_days_ago(9, seed_day)} ngày — chưa đủ 14 ngày"
+    assert (black["colour"], black["reason"]) == ("black", one_dose)
     with app.app_context():
         row = db.session.get(CheckIn, body["checkin_id"])
         assert (row.method, row.recorded_by_id, row.status_colour) == ("scanner", get_user("org1.staff").id, "green")

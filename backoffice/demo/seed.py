@@ -50,7 +50,9 @@ class SeedCounts:
 
 
 def seed_demo(organizations: int = 300, residents: int = 600, password: str = "demo-2021",
-              seed: int = 2021) -> SeedCounts:
+              seed: int = 2021, today: date | None = None) -> SeedCounts:
+    """`today`: the day the residents' vaccinations and recoveries count back from (Ho Chi Minh City's today
+    unless given), so a caller that must know their ages later (the tests) can fix it."""
     load_units()
     rng = random.Random(seed)
     counts = SeedCounts()
@@ -77,7 +79,7 @@ def seed_demo(organizations: int = 300, residents: int = 600, password: str = "d
     counts.organizations = _insert_organizations(org_rows, rng)
 
     # Separate generators per part, so what one part draws never depends on what already exists.
-    person_ids = _seed_residents(residents, random.Random(seed + 1), wards_by_district)
+    person_ids = _seed_residents(residents, random.Random(seed + 1), wards_by_district, today or local_today())
     counts.residents = len(person_ids)
     _link_staff_to_residents(random.Random(seed + 2))
     counts.users = _seed_users(password)
@@ -145,8 +147,8 @@ def _history(rng: random.Random, today: date) -> tuple[list[tuple[int, str]], in
     return [(first, vaccine), (first - 60, vaccine), (rng.randint(20, 100), "pfizer")], None
 
 
-def _seed_residents(count: int, rng: random.Random, wards_by_district: dict[int, list[int]]) -> list[int]:
-    today = local_today()
+def _seed_residents(count: int, rng: random.Random, wards_by_district: dict[int, list[int]],
+                    today: date) -> list[int]:
     people = [(id_number, name, born, vaccs, rec, BEN_NGHE) for id_number, name, born, vaccs, rec in KNOWN_RESIDENTS]
     all_wards = [w for ws in wards_by_district.values() for w in ws]
     seen = {p[0] for p in people}
