@@ -18,7 +18,7 @@ from backoffice.extensions import db
 from backoffice.models import (
     Assessment, AuditLog, CheckIn, CheckInDaily, Checkpoint, CriteriaSetVersion, DeviceToken, District,
     ImportRecord, Location, Organization, Person, PersonalQRIssue, Recovery, SigningKey, Staff, TestResult,
-    TraceAlert, TraceCase, User, UserSession, Vaccination, Ward,
+    TraceAlert, TraceCase, TraceReferral, User, UserSession, Vaccination, Ward,
 )
 
 Q = TypeVar("Q", Select, Query)
@@ -151,6 +151,15 @@ def _trace_cases(user: Any) -> ColumnElement[bool]:
     return false()
 
 
+def _trace_referrals(user: Any) -> ColumnElement[bool]:
+    """Referrals go to the district the contact lives in; those without a ward (NULL) only to the city."""
+    if user.role == Role.CITY_ADMIN:
+        return true()
+    if user.role == Role.INSPECTOR:
+        return TraceReferral.district_code.in_(user.district_codes)
+    return false()
+
+
 def _city_admin_only(user: Any) -> ColumnElement[bool]:
     return true() if user.role == Role.CITY_ADMIN else false()
 
@@ -177,6 +186,7 @@ RULES: dict[type, Rule] = {
     AuditLog: _audit,
     ImportRecord: _imports,
     TraceCase: _trace_cases,
+    TraceReferral: _trace_referrals,
     SigningKey: _city_admin_only,
     CriteriaSetVersion: lambda user: true(),
 }

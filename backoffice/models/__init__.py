@@ -8,11 +8,11 @@ from backoffice.models.assessments import Assessment, CriteriaSetVersion
 from backoffice.models.users import User, UserSession, user_checkpoints, user_districts
 from backoffice.models.audit import AuditLog
 from backoffice.models.imports import ImportRecord
-from backoffice.models.tracing import SigningKey, TraceAlert, TraceCase
+from backoffice.models.tracing import SigningKey, TraceAlert, TraceCase, TraceReferral
 
 __all__ = [
     "Base", "District", "Ward", "Organization", "Location", "Checkpoint", "DeviceToken", "Staff",
     "Person", "PersonalQRIssue", "Vaccination", "TestResult", "Recovery", "mask_id", "CheckIn", "CheckInDaily",
     "Assessment", "CriteriaSetVersion", "User", "UserSession", "user_districts", "user_checkpoints",
-    "AuditLog", "ImportRecord", "SigningKey", "TraceCase", "TraceAlert",
+    "AuditLog", "ImportRecord", "SigningKey", "TraceCase", "TraceAlert", "TraceReferral",
 ]

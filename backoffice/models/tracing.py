@@ -1,12 +1,14 @@
-"""Signing keys for personal QR codes; tracing cases and the alerts they raise at organizations."""
+"""Signing keys for personal QR codes; tracing cases, the alerts they raise at organizations and the referrals
+of contacts who live in another district."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.models.base import Base, JSONType, UTCDateTime
+from backoffice.models.orgs import Location
 from backoffice.models.people import Person
 
 
@@ -25,9 +27,13 @@ class SigningKey(Base):
 
 
 class TraceCase(Base):
-    """A confirmed case whose movements are traced; created by an inspector or city admin, or by a positive test."""
+    """A confirmed case whose movements are traced; created by an inspector or city admin, or by a positive test.
+
+    A case opened by an officer without a positive test of the person stays `pending` with the officer's stated
+    `reason` until a second officer approves it; nothing is traced before that."""
 
     __tablename__ = "trace_cases"
+    __table_args__ = (CheckConstraint("status IN ('pending', 'open')", name="status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
@@ -39,8 +45,16 @@ class TraceCase(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     district_code: Mapped[int | None] = mapped_column(ForeignKey("districts.code"))
     summary: Mapped[dict] = mapped_column(JSONType, default=dict)  # counts found at the last run
+    status: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
+    reason: Mapped[str | None] = mapped_column(String(500))  # why an officer opens it without a positive test
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     person: Mapped[Person] = relationship()
+
+    @property
+    def pending(self) -> bool:
+        return self.status == "pending"
 
 
 class TraceAlert(Base):
@@ -59,3 +73,33 @@ class TraceAlert(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class TraceReferral(Base):
+    """A contact of a case who lives outside the case's district, handed to the district of their ward (NULL: no
+    ward on record, so the city handles them). The tracing inspector sees them masked; the receiving district's
+    inspectors see them in clear (the person is in their scope) and acknowledge the referral."""
+
+    __tablename__ = "trace_referrals"
+    __table_args__ = (
+        UniqueConstraint("trace_case_id", "person_id"),
+        CheckConstraint("status IN ('open', 'acknowledged')", name="status"),
+        Index("ix_trace_referrals_district_status", "district_code", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trace_case_id: Mapped[int] = mapped_column(ForeignKey("trace_cases.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    district_code: Mapped[int | None] = mapped_column(ForeignKey("districts.code"))
+    # Where and when the contact met the case (the first overlapping stay; `stays` counts them all).
+    location_id: Mapped[int] = mapped_column(ForeignKey("locations.id", ondelete="CASCADE"))
+    contact_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    contact_to: Mapped[datetime] = mapped_column(UTCDateTime)
+    stays: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    person: Mapped[Person] = relationship()
+    location: Mapped[Location] = relationship()
