@@ -76,6 +76,16 @@ class PersonView(ScopedModelView):
         super().on_model_change(form, model, is_created)
 
 
+def _vaccine_choices() -> list[tuple[str, str]]:
+    from backoffice.qr.vaccines import vocabulary
+    return vocabulary().choices()
+
+
+def _vaccine_name(code: str) -> str:
+    from backoffice.qr.vaccines import vocabulary
+    return vocabulary().name(code)
+
+
 class VaccinationView(ScopedModelView):
     access = HEALTH_ACCESS
     column_list = ["person", "vaccine", "dose_number", "vaccinated_on"]
@@ -84,9 +94,13 @@ class VaccinationView(ScopedModelView):
     column_default_sort = ("id", True)
     form_columns = ["person", "vaccine", "dose_number", "vaccinated_on"]
     form_ajax_refs = {"person": {"fields": ["full_name", "id_number"], "page_size": 10}}
-    form_args = {"vaccine": {"validators": [DataRequired(), Length(max=32)]},
+    # The rules' vaccine vocabulary (qr.vaccines), read when each form is built: a product they do not know cannot
+    # be chosen, so no dose is stored to be silently ignored.
+    form_overrides = {"vaccine": SelectField}
+    form_args = {"vaccine": {"choices": _vaccine_choices, "validators": [DataRequired()]},
                  "dose_number": {"validators": [DataRequired(), NumberRange(min=1, max=10)]},
                  "vaccinated_on": {"validators": [DataRequired()]}}
+    column_formatters = {"vaccine": lambda v, c, m, n: _vaccine_name(m.vaccine)}
 
 
 class TestResultView(ScopedModelView):

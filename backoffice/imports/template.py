@@ -86,8 +86,8 @@ def _dropdowns(kind: Kind, data, lists) -> None:
         values["sector"] = list(SECTOR_VI.values())
     for n in range(1, 4):
         if f"vaccine_{n}" in positions:
-            from backoffice.imports.kinds.residents import VACCINES
-            values[f"vaccine_{n}"] = [names[0] for names in VACCINES.values()]
+            from backoffice.qr.vaccines import vocabulary  # the rules' products, by the names they resolve
+            values[f"vaccine_{n}"] = list(vocabulary().names.values())
     if "gender" in positions:
         values["gender"] = ["Nam", "Nữ", "Khác"]
     for list_column, (key, options) in enumerate(values.items(), start=1):

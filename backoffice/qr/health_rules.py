@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import string
 import threading
 import time
@@ -18,6 +19,7 @@ import rule_engine
 from flask import current_app
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from backoffice.qr.vaccines import vaccine_key
 from backoffice.rulebook import Problem, read_yaml
 
 if TYPE_CHECKING:
@@ -40,8 +42,9 @@ class _Strict(BaseModel):
 
 
 class VaccineSpec(_Strict):
-    name: str
+    name: str = Field(min_length=1, max_length=64)
     doses_required: int = Field(ge=1, le=10)
+    synonyms: list[str] = []  # what people write instead of the code or name (see qr.vaccines)
 
 
 class OutcomeSpec(_Strict):
@@ -77,7 +80,7 @@ class RuleFile(_Strict):
     valid_to: date | None = None
     title: dict[str, str]
     source: str = ""
-    vaccines: dict[str, VaccineSpec]
+    vaccines: dict[str, VaccineSpec] = Field(min_length=1)
     params: dict[str, int | float] = {}
     outcomes: list[OutcomeSpec] = Field(min_length=1)
     tests: list[TestCaseSpec] = Field(min_length=1)
@@ -88,6 +91,24 @@ class RuleFile(_Strict):
         clash = set(value) & set(FACT_TYPES)
         if clash:
             raise ValueError(f"params may not reuse fact names: {sorted(clash)}")
+        return value
+
+    @field_validator("vaccines")
+    @classmethod
+    def _one_vocabulary(cls, value: dict[str, VaccineSpec]) -> dict[str, VaccineSpec]:
+        """Codes are what doses store (the column holds 32 characters); every code, name and synonym must resolve
+        to one product only, or a typed name would be counted under whichever came first."""
+        owner: dict[str, str] = {}
+        for code, spec in value.items():
+            if not re.fullmatch(r"[a-z0-9_]{1,32}", code):
+                raise ValueError(f"vaccine code {code!r}: lower-case letters, digits and _ only, at most 32")
+            for text in (code, spec.name, *spec.synonyms):
+                key = vaccine_key(text)
+                if not key:
+                    raise ValueError(f"{code}: {text!r} has no letter or digit")
+                if owner.setdefault(key, code) != code:
+                    raise ValueError(f"{code}: {text!r} is also a name of {owner[key]} (synonyms must be unique "
+                                     f"across products; case, spaces, punctuation and diacritics are ignored)")
         return value
 
     @model_validator(mode="after")

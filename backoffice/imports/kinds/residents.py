@@ -16,21 +16,18 @@ from backoffice.extensions import db
 from backoffice.imports import columns as c
 from backoffice.imports.kinds import NEW, UNCHANGED, UPDATE, Kind, Outcome, diff, matching, upsert
 from backoffice.models import Person, Vaccination
+from backoffice.qr import vaccines
 
 DOSES = 3
-VACCINES = {
-    "astrazeneca": ["AstraZeneca", "AZ", "Astra", "Vaxzevria", "Covishield"],
-    "pfizer": ["Pfizer", "Pfizer-BioNTech", "Comirnaty"],
-    "moderna": ["Moderna", "Spikevax"],
-    "sinopharm": ["Sinopharm", "Vero Cell", "Verocell", "BBIBP-CorV"],
-    "sputnik_v": ["Sputnik V", "Sputnik", "Gam-COVID-Vac"],
-    "abdala": ["Abdala"],
-    "janssen": ["Janssen", "Johnson & Johnson", "J&J"],
-}
-VACCINE_OPTIONS = {code: code for code in VACCINES} | {n: code for code, names in VACCINES.items() for n in names}
 GENDERS = {"Nam": "1", "Male": "1", "M": "1", "1": "1", "Nữ": "2", "Nu": "2", "Female": "2", "F": "2", "2": "2",
            "Khác": "0", "Other": "0", "0": "0"}
 GENDER_LABELS = {"0": _l("Other"), "1": _l("Male"), "2": _l("Female")}
+
+
+def _vaccine(value: Any) -> str:
+    """The product's code from its name or a synonym, in the rules' vocabulary; an unknown product is the cell's
+    error (it would be stored and then silently ignored by the rules)."""
+    return vaccines.resolve(value)
 
 
 def _dose_columns(n: int) -> list[c.Column]:
@@ -39,7 +36,7 @@ def _dose_columns(n: int) -> list[c.Column]:
                  "Sinopharm/Vero Cell, Sputnik V, Abdala, Janssen)",
                  (f"Mũi {n} vắc xin", f"Vắc xin mũi {n}", f"Loại vắc xin mũi {n}", f"Mũi {n} loại vaccine",
                   f"Dose {n} vaccine"),
-                 parse=c.choice(VACCINE_OPTIONS, lambda v: _("\"%(value)s\" is not a known vaccine.", value=v)),
+                 parse=_vaccine,
                  example="AstraZeneca" if n < 3 else None, width=18),
         c.Column(f"date_{n}", f"Mũi {n} - Ngày tiêm", f"Dose {n}: date, day/month/year",
                  (f"Ngày tiêm mũi {n}", f"Mũi {n} ngày", f"Dose {n} date"), parse=c.past_date,
