@@ -10,6 +10,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from backoffice.admin.base import ALL_ACTIONS, READ, ScopedModelView
 from backoffice.admin.filters import choice_filter, ward_filter
 from backoffice.admin.orgs import _label, _phone
+from backoffice.date_bounds import Bounded, birth_date, recovery_date, test_time, vaccination_date
 from backoffice.domain import ID_TYPE_LABELS, Role, TestKind, TestOutcome, choices
 from backoffice.forms import IdNumber, Phone
 from backoffice.models import Person, mask_id
@@ -63,6 +64,7 @@ class PersonView(ScopedModelView):
         "phone": {"validators": [Phone()]},
         "address": {"validators": [Length(max=255)]},
         "ward": {"validators": [DataRequired()]},
+        "birth_date": {"validators": [Optional(), Bounded(birth_date)]},
     }
 
     @property
@@ -99,7 +101,7 @@ class VaccinationView(ScopedModelView):
     form_overrides = {"vaccine": SelectField}
     form_args = {"vaccine": {"choices": _vaccine_choices, "validators": [DataRequired()]},
                  "dose_number": {"validators": [DataRequired(), NumberRange(min=1, max=10)]},
-                 "vaccinated_on": {"validators": [DataRequired()]}}
+                 "vaccinated_on": {"validators": [DataRequired(), Bounded(vaccination_date)]}}
     column_formatters = {"vaccine": lambda v, c, m, n: _vaccine_name(m.vaccine)}
 
 
@@ -113,7 +115,7 @@ class TestResultView(ScopedModelView):
     form_overrides = {"kind": SelectField, "result": SelectField}
     form_ajax_refs = {"person": {"fields": ["full_name", "id_number"], "page_size": 10}}
     form_args = {"kind": {"choices": choices(TEST_KIND_LABELS)}, "result": {"choices": choices(TEST_RESULT_LABELS)},
-                 "tested_at": {"validators": [DataRequired()]}}
+                 "tested_at": {"validators": [DataRequired(), Bounded(test_time)]}}
 
     @property
     def column_filters(self):  # type: ignore[override]
@@ -134,4 +136,4 @@ class RecoveryView(ScopedModelView):
     column_default_sort = ("id", True)
     form_columns = ["person", "recovered_on"]
     form_ajax_refs = {"person": {"fields": ["full_name", "id_number"], "page_size": 10}}
-    form_args = {"recovered_on": {"validators": [DataRequired()]}}
+    form_args = {"recovered_on": {"validators": [DataRequired(), Bounded(recovery_date)]}}

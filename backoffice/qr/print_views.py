@@ -152,7 +152,7 @@ class ResidentForm(FlaskForm):
     full_name = StringField(PEOPLE_LABELS["full_name"], validators=_person_args["full_name"]["validators"])
     id_type = SelectField(PEOPLE_LABELS["id_type"], choices=_person_args["id_type"]["choices"])
     id_number = StringField(PEOPLE_LABELS["id_number"], validators=_person_args["id_number"]["validators"])
-    birth_date = DateField(PEOPLE_LABELS["birth_date"], validators=[Optional()])
+    birth_date = DateField(PEOPLE_LABELS["birth_date"], validators=_person_args["birth_date"]["validators"])
     gender = SelectField(PEOPLE_LABELS["gender"], choices=_person_args["gender"]["choices"],
                          validators=_person_args["gender"]["validators"])
     phone = StringField(PEOPLE_LABELS["phone"], validators=_person_args["phone"]["validators"])

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, select
 
-from backoffice import identifiers
+from backoffice import date_bounds, identifiers
 from backoffice.auth.scope import scope_clause
 from backoffice.domain import Role
 from backoffice.extensions import db
@@ -30,6 +30,14 @@ def _vaccine(value: Any) -> str:
     return vaccines.resolve(value)
 
 
+def _birth_date(value: Any) -> date:
+    return date_bounds.birth_date(c.a_date(value))
+
+
+def _vaccination_date(value: Any) -> date:
+    return date_bounds.vaccination_date(c.a_date(value))
+
+
 def _dose_columns(n: int) -> list[c.Column]:
     return [
         c.Column(f"vaccine_{n}", f"Mũi {n} - Loại vắc xin", f"Dose {n}: vaccine (AstraZeneca, Pfizer, Moderna, "
@@ -39,7 +47,7 @@ def _dose_columns(n: int) -> list[c.Column]:
                  parse=_vaccine,
                  example="AstraZeneca" if n < 3 else None, width=18),
         c.Column(f"date_{n}", f"Mũi {n} - Ngày tiêm", f"Dose {n}: date, day/month/year",
-                 (f"Ngày tiêm mũi {n}", f"Mũi {n} ngày", f"Dose {n} date"), parse=c.past_date,
+                 (f"Ngày tiêm mũi {n}", f"Mũi {n} ngày", f"Dose {n} date"), parse=_vaccination_date,
                  example=date(2021, 8, 2) if n == 1 else (date(2021, 9, 30) if n == 2 else None), width=14,
                  is_date=True),
     ]
@@ -53,7 +61,7 @@ COLUMNS = [
              required=True, parse=lambda v: c.id_number(v)[0], example="079085000003", width=20),
     c.Column("birth_date", "Ngày sinh", "Birth date, day/month/year", ("Ngày tháng năm sinh", "Birth date",
                                                                         "Date of birth"),
-             parse=c.past_date, example=date(1985, 7, 21), width=14, is_date=True),
+             parse=_birth_date, example=date(1985, 7, 21), width=14, is_date=True),
     c.Column("gender", "Giới tính", "Gender: Nam / Nữ / Khác", ("Gender", "Sex"),
              parse=c.choice(GENDERS, lambda v: _("\"%(value)s\": write Nam, Nữ or Khác.", value=v)),
              example="Nam", width=10),
