@@ -1,18 +1,20 @@
 """Writing the audit log. Operations call `record()` inside their own transaction, so the entry
 commits (or rolls back) with the change it describes. `record_now()` commits at once, for events
-that change nothing else (a failed login, a denied request, a rejected scan)."""
+that change nothing else (a failed login, a denied request, a rejected scan). `read()` records that a
+user was shown residents' records (pages, searches, lookups, exports, cards), for the residents' portal."""
 from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Iterable
 
 from flask import has_request_context, request
 from flask_login import current_user
-from sqlalchemy import inspect
+from sqlalchemy import inspect, insert, select
 
 from backoffice.extensions import db
 from backoffice.models import AuditLog, User
+from backoffice.models.audit import PersonRead
 from backoffice.models.base import utcnow
 
 _SECRET_FIELDS = {"password_hash", "token_hash", "private_key", "qr_token"}
@@ -89,16 +91,18 @@ def record(action: str, entity: Any = None, *, entity_name: str | None = None, e
     return entry
 
 
-def record_now(action: str, **kwargs: Any) -> None:
-    """Write an audit entry in a transaction of its own, leaving the caller's session untouched."""
+def record_now(action: str, *, persons: Iterable[int] = (), **kwargs: Any) -> int:
+    """Write an audit entry in a transaction of its own, leaving the caller's session untouched; `persons` are
+    the residents whose records it showed (linked in `person_reads`, one multi-row insert). Returns its id."""
     allowed = {"actor", "actor_name", "entity_name", "entity_id", "before", "after", "organization_id",
                "district_code"}
     if set(kwargs) - allowed:
         raise TypeError(f"unexpected audit fields: {sorted(set(kwargs) - allowed)}")
     entry_kwargs = dict(kwargs)
     actor = entry_kwargs.pop("actor", None) or _actor()
+    person_ids = sorted(set(persons))
     with db.engine.begin() as conn:
-        conn.execute(
+        result = conn.execute(
             AuditLog.__table__.insert().values(
                 at=utcnow(),
                 actor_id=actor.id if actor else None,
@@ -113,3 +117,46 @@ def record_now(action: str, **kwargs: Any) -> None:
                 district_code=entry_kwargs.pop("district_code", None),
             )
         )
+        entry_id = result.inserted_primary_key[0]
+        if person_ids:
+            conn.execute(insert(PersonRead), [{"person_id": pid, "audit_id": entry_id} for pid in person_ids])
+    return entry_id
+
+
+def actor_unit(actor: Any) -> dict:
+    """The unit a user reads for: organization, ward and districts (an inspector may cover several)."""
+    if actor is None:
+        return {}
+    ward = getattr(actor, "ward", None)
+    organization = getattr(actor, "organization", None)
+    districts = list(getattr(actor, "district_codes", []) or [])
+    if not districts and ward is not None:
+        districts = [ward.district_code]
+    if not districts and organization is not None:
+        districts = [organization.district_code]
+    return {"role": actor.role, "organization_id": actor.organization_id, "ward_code": actor.ward_code,
+            "district_codes": districts}
+
+
+def read(person_ids: Iterable[Any], *, why: str, actor: User | None = None, **details: Any) -> int | None:
+    """Record that the current user was shown these residents' records: one "person.read" entry (who, their
+    unit, why, what was asked) and its links to the persons, in a transaction of its own (a GET commits
+    nothing else). Nothing is written when no resident was shown. Returns the entry's id."""
+    ids = sorted({int(pid) for pid in person_ids if pid is not None})
+    if not ids:
+        return None
+    actor = actor or _actor()
+    unit = actor_unit(actor)
+    districts = unit.get("district_codes") or []
+    return record_now("person.read", persons=ids, actor=actor, entity_name="persons",
+                      entity_id=ids[0] if len(ids) == 1 else "",
+                      after={"why": why, "count": len(ids), "unit": unit, **details},
+                      organization_id=unit.get("organization_id"),
+                      district_code=districts[0] if len(districts) == 1 else None)
+
+
+def reads_of(person_id: int, limit: int = 100) -> list[AuditLog]:
+    """The audit entries that showed this resident's record, newest first (for the residents' portal)."""
+    stmt = (select(AuditLog).join(PersonRead, PersonRead.audit_id == AuditLog.id)
+            .where(PersonRead.person_id == person_id).order_by(AuditLog.id.desc()).limit(limit))
+    return list(db.session.scalars(stmt))

@@ -27,11 +27,15 @@ def _int(name: str, default: int) -> int:
 # Settings owned by the capability packages: taken from the environment only when set there (each package
 # keeps its own default otherwise). Without this, production could not give e.g. the signing keys, which the
 # key ring reads from the app config, through the environment like every other setting.
+# SCAN_LIMIT_PER_DEVICE / _PER_USER / _PER_IP: the scan endpoints' rate limits, by default 90/min and 3,000/h per
+# device token and per staff user, 600/min and 20,000/h per address — several times a busy checkpoint (one person
+# every 2–3 s: 20–30 a minute, 1,800 an hour); the figures and why in backoffice/qr/limits.py.
 PASSED_THROUGH = (
     "BACKOFFICE_SIGNING_KEYS", "BACKOFFICE_SIGNING_KEYS_FILE", "BACKOFFICE_KEY_CACHE_SECONDS",
     "BACKOFFICE_QR_STATUS_HOURS", "BACKOFFICE_CHECKIN_DEDUP_MINUTES", "BACKOFFICE_AUTO_CHECKOUT_HOURS",
     "BACKOFFICE_CHECKIN_RETENTION_DAYS", "BACKOFFICE_TRACE_MAX_STAY_HOURS", "SELF_CHECKIN_LIMIT_PER_IP",
-    "SELF_CHECKIN_LIMIT_PER_QR", "IMPORT_STAGING_DIR", "REPORTS_CHART_TTL", "CRITERIA_OVERDUE_DAYS",
+    "SELF_CHECKIN_LIMIT_PER_QR", "SCAN_LIMIT_PER_DEVICE", "SCAN_LIMIT_PER_USER", "SCAN_LIMIT_PER_IP",
+    "IMPORT_STAGING_DIR", "REPORTS_CHART_TTL", "CRITERIA_OVERDUE_DAYS",
     "DATABASE_PING_IDLE_SECONDS",
     # Plausible dates (backoffice.date_bounds) and the first self-assessment's grace period (criteria.overdue).
     "BACKOFFICE_EARLIEST_VACCINATION", "BACKOFFICE_MAX_AGE_YEARS", "BACKOFFICE_FIRST_ASSESSMENT_GRACE_DAYS",

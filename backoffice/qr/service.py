@@ -29,9 +29,9 @@ from backoffice.database import HotStatement, commit, rollback, serialized_write
 from backoffice.extensions import db
 from backoffice.models import CheckIn, Checkpoint, DeviceToken, Location, User
 from backoffice.models.people import mask_id
-from backoffice.qr import health
+from backoffice.qr import health, scan_reads
 from backoffice.qr.checkins import auto_checkout, check_out, purge_checkins  # noqa: F401  (the verbs live here too)
-from backoffice.qr.payload import ParsedPayload, ScanRejected, parse_scan_text
+from backoffice.qr.payload import ParsedPayload, ScanRejected, normalise_name, parse_scan_text
 from backoffice.qr.person_records import BY as PERSON_BY, PersonRecords, Prefetched
 from backoffice.qr.points import ScanPoint
 from backoffice.timeutil import now_utc
@@ -52,11 +52,14 @@ _CLOSE_OPEN = update(_T).where(
 ).values(checked_out_at=bindparam("now"), checkout_reason="auto")
 
 
-def _enter_statement(dialect_insert) -> object:
+def _enter_statement(dialect_insert, explicit: bool = False) -> object:
     """Open a stay, or extend the open one when it was last seen since `cutoff`: one INSERT … ON CONFLICT on the
     open-stay index (PostgreSQL and SQLite ≥ 3.35 both have it). Returns (id, scan_count): 1 for a new stay. No
-    row back means the open stay is older than the window (it was never closed)."""
+    row back means the open stay is older than the window (it was never closed). `explicit`: the columns as
+    bind parameters in the statement itself (inside a CTE, the execution cannot pick them)."""
     stmt = dialect_insert(_T)
+    if explicit:
+        stmt = stmt.values({name: bindparam(name, type_=_T.c[name].type) for name in _ENTER_COLUMNS})
     new_time = stmt.excluded.last_seen_at
     return stmt.on_conflict_do_update(
         index_elements=[_T.c.person_id, _T.c.location_id], index_where=_T.c.checked_out_at.is_(None),
@@ -72,6 +75,10 @@ _ENTER_COLUMNS = ["person_id", "checked_in_at", "last_seen_at", "status_colour",
                   "checkpoint_id", "recorded_by_id", "device_token_id"]
 _ENTER = {"postgresql": HotStatement(_enter_statement(postgresql.insert), _ENTER_COLUMNS),
           "sqlite": HotStatement(_enter_statement(sqlite.insert), _ENTER_COLUMNS)}
+# PostgreSQL: the check-in and its audited read in one statement (see qr.scan_reads for why both).
+_ENTER_READ = HotStatement(scan_reads.with_read(_enter_statement(postgresql.insert, explicit=True), "id",
+                                                "scan_count"))
+_EXIT_READ = HotStatement(scan_reads.with_read(_EXIT, "id"))
 @dataclass
 class ScanResult:
     colour: str
@@ -79,8 +86,7 @@ class ScanResult:
     rule_id: str
     rule_version: str
     name: str
-    id_masked: str
-    birth_year: int | None
+    id_masked: str  # the last four characters only, and never beside a birth date or year (issue 14)
     checkin_id: int | None
     action: str  # check_in, extended, check_out, no_open_stay
     signed: bool
@@ -145,7 +151,8 @@ def resolve_checkpoint(checkpoint_id: object, *, user: User | None, method: str)
 
 def _find_person(connection, parsed: ParsedPayload, organization_id: int, day: date) -> PersonRecords | None:
     """The scanned person with their doses and latest recovery up to `day`, from one query; None when nobody
-    matches."""
+    matches. A national text is unsigned: its ID number (or QID) finds the row, and the person is the scanned
+    one only if the name and the date of birth match too (`identity_matches`); else `IdentityMismatch`."""
     lookups = [("qr_ref", parsed.qr_ref)] if parsed.kind == "signed" else [
         ("id_number", parsed.id_number), ("qid", parsed.qid)]
     for column, value in lookups:
@@ -153,8 +160,22 @@ def _find_person(connection, parsed: ParsedPayload, organization_id: int, day: d
             found = PersonRecords.from_rows(connection.execute(
                 PERSON_BY[column], {"value": value, "org": organization_id, "day": day}).all())
             if found is not None:
+                if parsed.kind != "signed" and not identity_matches(found, parsed):
+                    raise IdentityMismatch()
                 return found
     return None
+
+
+class IdentityMismatch(Exception):
+    """A national text whose ID number (or QID) is in the registry with another name or date of birth."""
+
+
+def identity_matches(person: PersonRecords, parsed: ParsedPayload) -> bool:
+    """An ID number alone is no credential (anyone can read one off a form): the name, normalised as the 1405
+    text writes it, and the full date of birth must be the registry's too. A text with only a year, or a
+    registry row without a date, never matches."""
+    return (person.birth_date is not None and parsed.birth_date == person.birth_date.isoformat()
+            and normalise_name(parsed.full_name or "") == normalise_name(person.full_name))
 
 
 # --- the verb --------------------------------------------------------------------------------------
@@ -194,7 +215,11 @@ def record_scan(text: str, *, checkpoint: Checkpoint | None = None, location: Lo
     if prefetched is not None and prefetched.matches(parsed, day):
         person = prefetched.records
     else:
-        person = _find_person(connection, parsed, org_id, day)
+        try:
+            person = _find_person(connection, parsed, org_id, day)
+        except IdentityMismatch:
+            reject("identity_mismatch", method=method, user=user, device_token=device_token,
+                   organization_id=org_id, signed=False, **where)
     if person is None:
         reject("unknown_person", method=method, user=user, device_token=device_token, organization_id=org_id,
                signed=parsed.signed, **where)
@@ -203,12 +228,15 @@ def record_scan(text: str, *, checkpoint: Checkpoint | None = None, location: Lo
     ids = {"location_id": point.location_id, "organization_id": org_id, "checkpoint_id": point.checkpoint_id,
            "recorded_by_id": user.id if user is not None else None,
            "device_token_id": device_token.id if device_token is not None else None}
+    read = scan_reads.values(now=now, person_id=person.id, method=method, organization_id=org_id,
+                             location_id=point.location_id, checkpoint_id=point.checkpoint_id, user=user,
+                             device_token=device_token, dialect=connection.dialect.name)
     for attempt in range(RETRIES):
         try:
             with serialized_writes():
-                checkin_id, action = (_exit(connection, person.id, point.location_id, now) if point.exit else
+                checkin_id, action = (_exit(connection, person.id, point.location_id, now, read) if point.exit else
                                       _enter(connection, person.id, ids, status, reason, parsed.signed, method,
-                                             person.is_staff, now))
+                                             person.is_staff, now, read))
                 commit(own)
             break
         except IntegrityError:
@@ -219,18 +247,22 @@ def record_scan(text: str, *, checkpoint: Checkpoint | None = None, location: Lo
             connection = own or db.session.connection()
     return ScanResult(colour=status.colour, reason=reason, rule_id=status.rule_id,
                       rule_version=status.rule_version, name=person.full_name, id_masked=mask_id(person.id_number),
-                      birth_year=person.birth_date.year if person.birth_date else None, checkin_id=checkin_id,
+                      checkin_id=checkin_id,
                       action=action, signed=parsed.signed, staff=person.is_staff, scanned_at=now,
                       location=point.location_name, checkpoint=point.checkpoint_name)
 
 
-def _enter(connection, person_id, ids, status, reason, signed, method, is_staff, now):
+def _enter(connection, person_id, ids, status, reason, signed, method, is_staff, now, read):
     enter = _ENTER[connection.dialect.name]
     values = {"person_id": person_id, "checked_in_at": now, "last_seen_at": now, "status_colour": status.colour,
               "status_reason": reason[:255], "rule_id": status.rule_id, "rule_version": status.rule_version,
               "method": method, "signed": signed, "is_staff": bool(is_staff), "scan_count": 1,
               "cutoff": now - _dedup_window(), **ids}
-    rows = enter.rows(connection, values)
+    if connection.dialect.name == "postgresql":
+        rows = _ENTER_READ.rows(connection, {**values, **read})  # the read is written even with no row back
+    else:
+        rows = enter.rows(connection, values)
+        connection.execute(scan_reads.INSERT, read)
     if not rows:
         # The open stay was last seen before the window and never closed (no exit scan): it ends now, and a new
         # one starts. In autocommit mode these are two transactions; should the second fail, the first is what
@@ -241,9 +273,14 @@ def _enter(connection, person_id, ids, status, reason, signed, method, is_staff,
     return row.id, "check_in" if row.scan_count == 1 else "extended"
 
 
-def _exit(connection, person_id, location_id, now):
-    row = connection.execute(_EXIT, {"pid": person_id, "lid": location_id, "now": now}).first()
-    return (row.id, "check_out") if row is not None else (None, "no_open_stay")
+def _exit(connection, person_id, location_id, now, read):
+    params = {"pid": person_id, "lid": location_id, "now": now}
+    if connection.dialect.name == "postgresql":
+        rows = _EXIT_READ.rows(connection, {**params, **read})
+    else:
+        rows = connection.execute(_EXIT, params).all()
+        connection.execute(scan_reads.INSERT, read)
+    return (rows[0].id, "check_out") if rows else (None, "no_open_stay")
 
 
 def recent_checkins(user: User, checkpoint_ids: list[int], limit: int = 10) -> list[CheckIn]:
