@@ -9,14 +9,18 @@ no CSRF token. This module fixes all of it once:
 - each view declares `access = {role: {actions}}`; an action outside the role answers 403 (audited);
 - a write that would move a record out of the user's scope (a forged POST naming another organization
   or district) is refused with 403 and rolled back; `locked_fields` keeps some fields out of a role's reach;
-- forms inherit Flask-WTF's `FlaskForm` (CSRF token); exports are formula-safe; every change is audited.
+- forms inherit Flask-WTF's `FlaskForm` (CSRF token); exports are formula-safe; every change is audited;
+- every page, lookup and export that shows residents' data is audited as a read (one entry per request, naming
+  the residents shown: `audit.read`), only once it was answered (a 404 leaves none);
+- exports are built from plain values inside the request (Flask-Admin streamed the CSV after the session had
+  closed, so related records failed to load) and audited with the rows actually written.
 """
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any, ClassVar
 
-from flask import abort, redirect, request, url_for
+from flask import abort, g, redirect, request, url_for
 from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext as admin_lazy_gettext
 from flask_admin.contrib.sqla import ModelView
@@ -30,10 +34,13 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
 from wtforms.validators import Length
 
 from backoffice import audit, exports
+from backoffice.admin import reads
+from backoffice.admin.reads import note_shown, person_attribute
 from backoffice.auth.permissions import deny
 from backoffice.auth.scope import in_scope, scope
 from backoffice.domain import Role
@@ -91,6 +98,11 @@ class ScopedAjaxLoader(QueryAjaxModelLoader):
 
     def get_query(self):
         return _scoped_query(db.session, self.model)
+
+    def get_list(self, term: str, offset: int = 0, limit: int = 10):
+        rows = super().get_list(term, offset, limit)
+        note_shown(self.model, rows)  # an autocomplete answer discloses the residents it lists
+        return rows
 
     def get_one(self, pk):
         primary = sa_inspect(self.model).primary_key[0]
@@ -164,6 +176,27 @@ class ScopedModelView(ModelView):
             return redirect(url_for("auth.login", next=request.full_path))
         deny(f"{self.endpoint}.access")
 
+    # View functions whose answer shows the rows read, and the purpose their read entry records.
+    READ_PURPOSES: ClassVar[dict[str, str]] = {"index_view": "list", "details_view": "details",
+                                                "edit_view": "edit form", "ajax_lookup": "lookup"}
+
+    def _run_view(self, fn, *args: Any, **kwargs: Any):
+        # Flask may reuse one app context (and its g) for several requests: start each with an empty list.
+        g.bo_persons_shown = shown = []
+        try:
+            response = super()._run_view(fn, *args, **kwargs)
+        finally:
+            g.bo_persons_shown = None
+        why = self.READ_PURPOSES.get(fn.__name__)
+        if why and shown and reads.status_of(response) == 200:
+            self.audit_read(why, shown)
+        if fn.__name__ == "ajax_lookup" and hasattr(response, "headers"):
+            response.headers["Cache-Control"] = "no-store"  # residents' names in JSON
+        return response
+
+    def audit_read(self, why: str, person_ids: list) -> None:
+        reads.audit_page(self.endpoint, why, person_ids)
+
     def _handle_view(self, name: str, **kwargs: Any):
         response = super()._handle_view(name, **kwargs)
         if response is not None:
@@ -180,7 +213,17 @@ class ScopedModelView(ModelView):
 
     # --- scope -----------------------------------------------------------------------------------
     def get_query(self):
-        return scope(super().get_query(), current_user, self.model)
+        query = scope(super().get_query(), current_user, self.model)
+        if g.get("bo_exporting"):
+            # An export names related records (a resident's ward and its district…): load them in a few
+            # queries, not one per row (those of the list's columns Flask-Admin joins already).
+            joined = {getattr(j, "key", j) for j in self._auto_joins}
+            for name, _title in self._export_columns:
+                attr = getattr(self.model, name, None)
+                prop = getattr(attr, "property", None)
+                if prop is not None and hasattr(prop, "mapper") and not prop.uselist and name not in joined:
+                    query = query.options(selectinload(attr))
+        return query
 
     def get_count_query(self):
         return scope(super().get_count_query(), current_user, self.model)
@@ -194,7 +237,15 @@ class ScopedModelView(ModelView):
         record = self.get_query().filter(primary == key).one_or_none()
         if record is None:
             abort(404)
+        note_shown(self.model, [record])
         return record
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
+        count, rows = super().get_list(page, sort_column, sort_desc, search, filters, execute=execute,
+                                       page_size=page_size)
+        if execute:
+            note_shown(self.model, rows)
+        return count, rows
 
     @action("delete", admin_lazy_gettext("Delete"),
             admin_lazy_gettext("Are you sure you want to delete selected records?"))
@@ -266,17 +317,6 @@ class ScopedModelView(ModelView):
         # first, or a location named "=HYPERLINK(…)" passes csv_safe untouched.
         return exports.csv_safe(self._export_value(model, name))
 
-    def _export_tablib(self, export_type: str, return_url: str):
-        if export_type != "xlsx":
-            abort(404)
-        count, data = self._export_data()
-        headers = [str(title) for _, title in self._export_columns]
-        rows = ([self._export_value(row, name) for name, _ in self._export_columns] for row in data)
-        payload = exports.xlsx_bytes(str(self.name), headers, rows)
-        audit.record_now(f"{self.model.__tablename__}.export", entity_name=self.model.__tablename__,
-                         after={"rows": count, "format": "xlsx"})
-        return exports.download(payload, self.get_export_name("xlsx"), exports.XLSX_MIMETYPE)
-
     def _export_value(self, model, name):
         value = ModelView.get_export_value(self, model, name)
         if value is None or isinstance(value, (str, int, float, bool, date, datetime)):
@@ -284,9 +324,45 @@ class ScopedModelView(ModelView):
         return str(value)  # related records, markup, labels
 
     def _export_csv(self, return_url):
-        audit.record_now(f"{self.model.__tablename__}.export", entity_name=self.model.__tablename__,
-                         after={"format": "csv"})
-        return super()._export_csv(return_url)
+        return self._export_file("csv")
+
+    def _export_tablib(self, export_type: str, return_url: str):
+        if export_type != "xlsx":
+            abort(404)
+        return self._export_file("xlsx")
+
+    def _export_file(self, fmt: str):
+        """The whole file, formatted from plain values while the request's session is open (Flask-Admin streamed
+        its CSV after the session had closed: related records failed to load and the file stopped after its
+        header), then audited with the rows actually written, then sent, never cached."""
+        g.bo_exporting = True
+        try:
+            _count, data = self._export_data()
+        finally:
+            g.bo_exporting = False
+        names = [name for name, _title in self._export_columns]
+        headers = [str(title) for _name, title in self._export_columns]
+        written = 0
+
+        def rows():
+            nonlocal written
+            for row in data:
+                yield [self._export_value(row, name) for name in names]
+                written += 1
+
+        if fmt == "csv":
+            payload, mimetype = exports.csv_bytes(headers, rows()), "text/csv; charset=utf-8"
+        else:
+            payload, mimetype = exports.xlsx_bytes(str(self.name), headers, rows()), exports.XLSX_MIMETYPE
+        attr = person_attribute(self.model)
+        persons = [pid for pid in (getattr(row, attr) for row in data) if pid is not None] if attr else []
+        after: dict[str, Any] = {"rows": written, "format": fmt, "view": self.endpoint}
+        after.update(reads.list_query())
+        if persons:
+            after.update(why="export", unit=audit.actor_unit(current_user._get_current_object()))
+        audit.record_now(f"{self.model.__tablename__}.export", persons=persons,
+                         entity_name=self.model.__tablename__, after=after)
+        return exports.download(payload, self.get_export_name(fmt), mimetype)
 
 
 def role_label(role: str) -> str:
