@@ -33,6 +33,9 @@ def test_config(url: str, **extra) -> dict:
         # The whole suite shares one app and comes from one address: limits are tested with their own values.
         "SELF_CHECKIN_LIMIT_PER_IP": "100000 per minute",
         "SELF_CHECKIN_LIMIT_PER_QR": "100000 per minute",
+        "SCAN_LIMIT_PER_DEVICE": "100000 per minute",
+        "SCAN_LIMIT_PER_USER": "100000 per minute",
+        "SCAN_LIMIT_PER_IP": "100000 per minute",
         "RATELIMIT_STORAGE_URI": "memory://",
         "BACKOFFICE_DEMO_PASSWORD": DEMO_PASSWORD,
     }

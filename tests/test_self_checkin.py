@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import secrets
+from datetime import date
 
 import pytest
 from PIL import Image
@@ -35,7 +36,7 @@ def place(app):
 
 def _resident(app, name: str = "Võ Thị Khai Báo"):
     with app.app_context():
-        person = new_person(name, BEN_NGHE)
+        person = new_person(name, BEN_NGHE, birth_date=date(1985, 3, 4))
         db.session.commit()
         return person.id, person.id_number, issue_personal_payload(person)
 
@@ -76,12 +77,14 @@ def test_personal_qr_text_checks_in_with_method_self(app, place):
     response = _post(client, place["token"], {"qr_text": payload})
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and 'id="sc-result"' in html
-    assert "Võ Thị Khai Báo" in html and 'data-colour="black"' in html  # no vaccination data: black
+    # The colour and the initials only (issue 14): the page is anonymous.
+    assert "V. T. K. B." in html and "Võ Thị Khai Báo" not in html and 'data-colour="black"' in html
     [checkin] = _checkins(app, person_id, place["id"])
     assert checkin.method == "self" and checkin.signed and checkin.checkpoint_id is None
     again = _post(client, place["token"], {"qr_text": payload})
-    assert 'data-action="extended"' in again.get_data(as_text=True)
-    assert len(_checkins(app, person_id, place["id"])) == 1
+    assert again.status_code == 200 and 'id="sc-result"' in again.get_data(as_text=True)
+    [checkin] = _checkins(app, person_id, place["id"])
+    assert checkin.scan_count == 2  # extended, although the page says nothing different
 
 
 def test_photo_of_a_printed_card_checks_in(app, place):
@@ -102,7 +105,11 @@ def test_photo_of_a_printed_card_checks_in(app, place):
 def test_typed_id_number_is_unsigned_and_shows_only_initials(app, place):
     person_id, id_number, _payload = _resident(app, "Hồ Nhập Số")
     spaced = " ".join([id_number[:3], id_number[3:6], id_number[6:]])
-    response = _post(_client(app), place["token"], {"id_number": spaced})
+    with app.app_context():
+        from backoffice.models import Person
+        born = db.session.get(Person, person_id).birth_date.isoformat()
+    response = _post(_client(app), place["token"], {"id_number": spaced, "full_name": "ho  nhap số",
+                                                    "birth_date": born})
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "H. N. S." in html and "Hồ Nhập Số" not in html
@@ -122,8 +129,9 @@ def test_bad_inputs_answer_4xx_and_record_only_an_audit_entry(app, place):
         ({"qr_text": "xin chào"}, 422, "unknown_prefix"),
         ({"qr_text": tampered}, 422, None),
         ({"qr_text": "x" * 5000}, 422, "too_long"),
-        ({"id_number": "12ab"}, 400, "bad_request"),
-        ({"id_number": "079999999999"}, 422, "unknown_person"),
+        ({"id_number": "12ab", "full_name": "A", "birth_date": "1990-01-01"}, 400, "bad_request"),
+        ({"id_number": "079999999999"}, 400, "bad_request"),  # an ID number alone is not enough
+        ({"id_number": "079999999999", "full_name": "A B"}, 400, "bad_request"),
         ({"qr_text": "   "}, 400, "empty"),
         ({"photo": (io.BytesIO(b"%PDF-1.4 not an image"), "a.jpg")}, 415, "not_image"),
     ]
@@ -188,7 +196,7 @@ def test_rate_limited_per_address(app, place):
 
 
 def test_helpers():
-    assert initials("Nguyễn Văn An") == "N. V. A."
+    assert initials("Nguyễn Văn An") == "N. V. A." and initials("Đặng Thị Ánh") == "D. T. A."
 
     class P:
         id_number, full_name, qid = "079090000001", "Đặng Thị Ánh", None

@@ -15,7 +15,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 
 from backoffice.database import scan_connection
 from backoffice.extensions import csrf
-from backoffice.qr import keyring
+from backoffice.qr import keyring, limits
 from backoffice.qr.payload import ScanRejected
 from backoffice.timeutil import now_utc
 
@@ -31,6 +31,11 @@ def _bearer() -> str | None:
 @bp.errorhandler(ScanRejected)
 def _rejected(exc: ScanRejected):
     return jsonify(error={"code": exc.code, "message": exc.message}), exc.status
+
+
+@bp.errorhandler(429)
+def _too_many(exc):
+    return limits.json_answer(exc)
 
 
 @bp.errorhandler(413)
@@ -69,6 +74,8 @@ SCAN_BODY_LIMIT = 16 * 1024
 
 
 @bp.post("/scans")
+@limits.per_device
+@limits.per_ip
 def scans():
     """JSON `{"payload": "<scanned text>", "checkpoint": <id, optional: the token's>}`."""
     from backoffice.qr.devices import authenticate_device
@@ -91,6 +98,8 @@ def scans():
 
 
 @bp.post("/scans/image")
+@limits.per_device
+@limits.per_ip
 def scan_image():
     """A photo as multipart field `image` (optional field `checkpoint`), or as the raw request body."""
     from backoffice.qr.decode import decode_image

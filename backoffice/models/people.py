@@ -45,9 +45,13 @@ class Person(TimestampMixin, Base):
         return f"{self.full_name} ({mask_id(self.id_number)})"
 
 
-def mask_id(id_number: str) -> str:
-    """Mask the first six characters of an ID number, as the national QR's default display does."""
-    return "*" * min(6, len(id_number)) + id_number[6:]
+def mask_id(id_number: str | None) -> str:
+    """Only the last four characters of an ID number ("********0001"). The national QR's default display hides
+    the first six, but a CCCD's first six are province, century/gender and birth year: guessable, so that display
+    gave the ID back in a guess or two (and must never stand beside a birth year)."""
+    id_number = id_number or ""
+    shown = id_number[-4:] if len(id_number) > 4 else ""
+    return "*" * (len(id_number) - len(shown)) + shown
 
 
 class Vaccination(Base):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import re
 import struct
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
@@ -46,6 +47,9 @@ REASONS: dict[str, tuple[int, object]] = {
     "retired_key": (422, _l("The QR code was signed with a key that has been withdrawn. Print a new card.")),
     "not_in_future": (422, _l("The QR code's issue time is in the future.")),
     "unknown_person": (422, _l("This person is not in the registry.")),
+    # One code and one message whichever of ID number, name and date of birth differs: the answer must not tell
+    # someone guessing which of the three they got right.
+    "identity_mismatch": (422, _l("The ID number, name and date of birth do not match the registry together.")),
     "national_invalid": (422, _l("The national QR text is not valid: %(detail)s")),
     "unknown_checkpoint": (404, _l("This checkpoint does not exist or is not yours.")),
     "checkpoint_inactive": (409, _l("This checkpoint is deactivated.")),
@@ -202,6 +206,17 @@ def _parse_signed(text: str, now: datetime) -> ParsedPayload:
         raise ScanRejected("not_in_future")
     return ParsedPayload(kind="signed", signed=True, qr_ref=ref, kid=kid, issued_at=issued_at,
                          status_colour=colour, status_expires_at=expires)
+
+
+_D_STROKE = str.maketrans({"Đ": "D", "đ": "d"})
+
+
+def normalise_name(name: str) -> str:
+    """A name as the 1405 text writes it: upper case, no diacritics, single spaces ("Đặng  Thị Ánh" → "DANG THI
+    ANH"). NFKD splits each accented letter into its base and combining marks, which are dropped; Đ/đ are
+    letters of their own (no decomposition), hence the one special case."""
+    decomposed = unicodedata.normalize("NFKD", name.translate(_D_STROKE))
+    return " ".join("".join(ch for ch in decomposed if not unicodedata.combining(ch)).upper().split())
 
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f]")

@@ -15,6 +15,7 @@ from flask_login import current_user
 from backoffice.auth.permissions import roles_required
 from backoffice.domain import COLOUR_LABELS, Colour, Role, ScanMethod
 from backoffice.models.people import mask_id
+from backoffice.qr import limits
 from backoffice.qr.payload import ScanRejected
 from backoffice.timeutil import to_local
 
@@ -27,6 +28,11 @@ TEXT_METHODS = {ScanMethod.SCANNER.value, ScanMethod.CAMERA.value, ScanMethod.MA
 @bp.errorhandler(ScanRejected)
 def _rejected(exc: ScanRejected):
     return jsonify(error={"code": exc.code, "message": exc.message}), exc.status
+
+
+@bp.errorhandler(429)
+def _too_many(exc):
+    return limits.json_answer(exc)
 
 
 def _user():
@@ -42,6 +48,8 @@ def page():
 
 
 @bp.post("/scan")
+@limits.per_user
+@limits.per_ip
 @roles_required(*SCANNERS)
 def scan():
     """JSON `{"text": …, "checkpoint": id, "method": "scanner"|"camera"|"manual"}`."""
@@ -57,6 +65,8 @@ def scan():
 
 
 @bp.post("/scan-image")
+@limits.per_user
+@limits.per_ip
 @roles_required(*SCANNERS)
 def scan_image():
     """A photo (multipart field `image`) and the checkpoint (field `checkpoint`)."""

@@ -82,8 +82,7 @@
     if (data.action === "check_out") { notes.push(d.msgExit); }
     if (data.action === "no_open_stay") { notes.push(d.msgNoStay); }
     if (!data.signed) { notes.push(d.msgUnsigned); }
-    var idText = data.id_masked + (data.birth_year ? " · " + data.birth_year : "");
-    show(data.colour, data.colour === "green" ? d.msgGreen : d.msgBlack, data.name, idText, data.reason,
+    show(data.colour, data.colour === "green" ? d.msgGreen : d.msgBlack, data.name, data.id_masked, data.reason,
          notes.join(" · "));
     loadRecent();
   }
