@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import DataRequired, Optional
 
-from backoffice import exports
+from backoffice import audit, exports
 from backoffice.admin.people import PEOPLE_LABELS, PersonView
 from backoffice.auth.permissions import deny
 from backoffice.auth.scope import scope
@@ -184,7 +184,11 @@ class CardsView(BaseView):
         printed = dict(db.session.execute(
             select(PersonalQRIssue.person_id, func.max(PersonalQRIssue.issued_at))
             .where(PersonalQRIssue.person_id.in_([p.id for p in residents])).group_by(PersonalQRIssue.person_id)).all())
-        return self.render("qr/cards.html", residents=residents, q=q, printed=printed, error=error, mask_id=mask_id)
+        page = self.render("qr/cards.html", residents=residents, q=q, printed=printed, error=error, mask_id=mask_id)
+        # The list shows residents' names and birth dates: a read of each (issue 14, point 6).
+        audit.read([p.id for p in residents], why="card search" if q.strip() else "card list", view="qr_cards",
+                   search=q.strip()[:128])
+        return page
 
     @expose("/register", methods=["GET", "POST"])
     def register(self):
@@ -224,9 +228,13 @@ class CardsView(BaseView):
             abort(exc.status)
         stamp = printed[0].printed_on.strftime("%Y%m%d")
         if fmt == "png":
-            return _send(render.personal_card_png(printed[0]), f"the-qr-{ids[0]}-{stamp}.png", PNG)
-        name = f"the-qr-{ids[0]}-{stamp}.pdf" if len(printed) == 1 else f"the-qr-{len(printed)}-{stamp}.pdf"
-        return _send(render.cards_pdf(printed), name, PDF)
+            response = _send(render.personal_card_png(printed[0]), f"the-qr-{ids[0]}-{stamp}.png", PNG)
+        else:
+            name = f"the-qr-{ids[0]}-{stamp}.pdf" if len(printed) == 1 else f"the-qr-{len(printed)}-{stamp}.pdf"
+            response = _send(render.cards_pdf(printed), name, PDF)
+        # Recorded once the file is made: a card shows the resident's name, masked ID and colour.
+        audit.read(ids, why="card print", view="qr_cards", format=fmt)
+        return response
 
 
 def init_app(app) -> None:
