@@ -85,6 +85,7 @@ EXPECT: dict[str, object] = {
     # tracing
     "tracing_admin.index": {A, I}, "tracing_admin.case": {A, I}, "tracing_admin.export": {A, I},
     "tracing_admin.rerun": {A, I}, "tracing_admin.new": {A, I},
+    "tracing_admin.approve": {A, I}, "tracing_admin.acknowledge_referral": {A, I},
     "tracing.acknowledge": {O},
 }
 # Model-view extras, judged from the view's own `access` like test_access_matrix does.
