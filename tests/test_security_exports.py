@@ -20,7 +20,7 @@ from backoffice.admin import admin_for
 from backoffice.demo.seed import BEN_NGHE
 from backoffice.domain import Role
 from backoffice.extensions import db
-from backoffice.models import CheckIn, Location, Organization, Person, Staff
+from backoffice.models import CheckIn, Location, Organization, Person, Staff, TestResult
 from backoffice.timeutil import now_utc
 from conftest import get_user
 from foundation_support import Isolated, new_tax_code
@@ -86,6 +86,9 @@ def injected(app):
                                    checked_in_at=start, last_seen_at=start + timedelta(minutes=20),
                                    checked_out_at=start + timedelta(minutes=20), checkout_reason="exit",
                                    status_colour="green", method="scanner"))
+        # The case's basis: a positive test (Core insert: the positive-test trigger would open a second case).
+        db.session.execute(TestResult.__table__.insert(), [{"person_id": people[0].id, "kind": "pcr",
+                                                            "result": "positive", "tested_at": now_utc()}])
         db.session.commit()
         from backoffice.tracing import service as tracing
         case = tracing.open_case(get_user("admin"), people[0].id, confirmed_at=now_utc())

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from backoffice.demo.seed import BEN_NGHE, KNOWN_ORGS
 from backoffice.extensions import db
@@ -77,6 +77,9 @@ def scenario(app) -> Scenario:
         _stay(p["Quên Ra Quá Lâu"], l1, base - 30 * H, base + 30 * M)  # capped at 24 h: ended at T-6h
         _stay(p["Cũ Quá"], l3, base - timedelta(days=20), base - timedelta(days=20) + H)
         _stay(p["=HYPERLINK(\"http://x\")"], l2, base + 5 * H + 50 * M, base + 7 * H)
+        # The basis of the case: a positive test (written with Core, so the positive-test trigger stays out of it).
+        db.session.execute(insert(TestResultRow), [{"person_id": case.id, "kind": "pcr", "result": "positive",
+                                                    "tested_at": base + timedelta(days=1)}])
         db.session.commit()
         inspector = get_user("inspector.q1")
         result = service.open_case(inspector, case.id, confirmed_at=base + timedelta(days=1))
@@ -177,7 +180,8 @@ def test_open_case_through_the_page_and_bad_inputs(app, as_user):
         id_number = person.id_number
     q1 = as_user("inspector.q1")
     url, token_from = "/admin/tracing/new", "/admin/tracing/"
-    ok = {"id_number": id_number, "confirmed_at": "2021-10-20T09:00", "window_days": "14", "margin_minutes": "30"}
+    ok = {"id_number": id_number, "confirmed_at": "2021-10-20T09:00", "window_days": "14", "margin_minutes": "30",
+          "reason": "Người nhà F0, triệu chứng rõ, chưa có kết quả xét nghiệm"}
     for bad in ({"window_days": "0"}, {"window_days": "abc"}, {"margin_minutes": "-5"}, {"id_number": "12ab"},
                 {"confirmed_at": "hôm qua"}, {"confirmed_at": "2999-01-01T00:00"}):
         response = q1.post_form(url, {**ok, **bad}, token_from=token_from)
@@ -188,7 +192,7 @@ def test_open_case_through_the_page_and_bad_inputs(app, as_user):
     assert response.status_code == 302
     with app.app_context():
         case = db.session.scalar(select(TraceCase).where(TraceCase.person_id == person.id))
-        assert case.source == "manual" and case.window_days == 14
+        assert case.source == "manual" and case.window_days == 14 and case.status == "pending"
         assert case.confirmed_at == datetime(2021, 10, 20, 2, 0, tzinfo=timezone.utc)  # 09:00 in HCMC
 
 

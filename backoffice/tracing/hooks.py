@@ -3,7 +3,8 @@ API), in the same transaction as the result itself: the result and its case comm
 
 `after_flush` notes the positive results written; `before_commit` opens a case for each (the system traces:
 no tracing role is needed to record a test). A person already traced with a confirmation inside the window
-is not traced again.
+is not traced again; a case of theirs still waiting for a second officer's approval opens, the test being its
+basis.
 """
 from __future__ import annotations
 
@@ -40,12 +41,15 @@ def _before_commit(session: Session) -> None:
 
     from backoffice.tracing import service
     actor = current_user._get_current_object() if _has_user() else None
-    for person_id, tested_at in pending.values():
+    for test_id, (person_id, tested_at) in pending.items():
         confirmed = service.confirmed_at_from_test(tested_at)
-        recent = session.scalar(select(TraceCase.id).where(
+        recent = session.scalars(select(TraceCase).where(
             TraceCase.person_id == person_id,
-            TraceCase.confirmed_at >= confirmed - timedelta(days=service.DEFAULT_WINDOW_DAYS)).limit(1))
-        if recent is not None:
+            TraceCase.confirmed_at >= confirmed - timedelta(days=service.DEFAULT_WINDOW_DAYS))).all()
+        if recent:
+            waiting = [case for case in recent if case.pending]
+            if waiting and len(waiting) == len(recent):
+                service.open_by_test(waiting[0], test_id, actor=actor)
             continue
         try:
             service.open_case(None, person_id, confirmed_at=confirmed, source="test", commit=False, actor=actor)

@@ -15,22 +15,34 @@ visit cannot overlap it.
 Only inspectors (cases of residents of their districts) and city admins trace; every case opened, run,
 read and exported is in the audit log. The organizations visited get a `TraceAlert` that names the location
 and the time, never the case.
+
+Opening a case needs a basis (issue 14, point 5): a positive test of the person within
+`BACKOFFICE_TRACE_TEST_DAYS` (default 7) of the confirmation time, or a stated reason that a second officer
+(another inspector of the case's district, or a city admin; never the one who asked) approves. Until then the
+case is `pending`: nothing is traced, nothing is shown, no organization is alerted.
+
+A contact is shown in clear only to a reader whose person scope (`auth.scope`) holds them; the others are masked
+(initials, masked ID, no phone) and referred to the district of their ward (`tracing.referrals`), whose
+inspectors see them in clear. A contact without a ward on record is in no inspector's scope: masked for every
+inspector and referred to the city (a referral without a district, which only city admins read).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import BigInteger, Integer, and_, literal, or_, select, union_all
-from sqlalchemy.orm import selectinload
+from sqlalchemy import BigInteger, Integer, and_, literal, or_, select, true, union_all
+from sqlalchemy.orm import aliased, selectinload
 
 from backoffice import audit
-from backoffice.auth.scope import in_scope, scope
-from backoffice.domain import Role
+from backoffice.auth.scope import in_scope, scope, scope_clause
+from backoffice.domain import Role, TestOutcome
 from backoffice.extensions import db
-from backoffice.models import CheckIn, Location, Organization, Person, TraceAlert, TraceCase, Ward, mask_id
+from backoffice.models import (
+    CheckIn, Location, Organization, Person, TestResult, TraceAlert, TraceCase, Ward, mask_id,
+)
 from backoffice.models.base import UTCDateTime
 from backoffice.timeutil import now_utc
 
@@ -38,6 +50,7 @@ DEFAULT_WINDOW_DAYS = 14
 DEFAULT_MARGIN_MINUTES = 30
 WINDOW_RANGE = (1, 60)
 MARGIN_RANGE = (0, 24 * 60)
+REASON_MAX = 500
 TRACER_ROLES = {Role.CITY_ADMIN.value, Role.INSPECTOR.value}
 
 
@@ -60,6 +73,11 @@ def _setting(name: str, default: float) -> float:
 
 def auto_checkout() -> timedelta:
     return timedelta(hours=_setting("BACKOFFICE_AUTO_CHECKOUT_HOURS", 8))  # qr.checkins' default
+
+
+def test_window() -> timedelta:
+    """How far from the confirmation time a positive test counts as the case's basis (either side)."""
+    return timedelta(days=_setting("BACKOFFICE_TRACE_TEST_DAYS", 7))
 
 
 def max_stay() -> timedelta:
@@ -99,10 +117,23 @@ class Contact:
     end: datetime
     is_staff: bool
     colour: str
+    district_code: int | None = None  # of the contact's ward; None: no ward on record
+    visible: bool = True  # the reader's person scope holds this contact (decided by auth.scope in SQL)
+    hidden: bool = False  # this copy is masked: full_name holds initials, id_number the masked ID
 
     @property
     def masked_id(self) -> str:
-        return mask_id(self.id_number)
+        return self.id_number if self.hidden else mask_id(self.id_number)
+
+    def masked(self) -> "Contact":
+        """What a reader outside the contact's district may see: initials, the masked ID, no phone."""
+        return replace(self, full_name=initials(self.full_name), id_number=mask_id(self.id_number), phone=None,
+                       hidden=True)
+
+
+def initials(full_name: str) -> str:
+    """"Nguyễn Văn An" → "N. V. A." (as the self check-in page shows a masked name)."""
+    return " ".join(word[0] + "." for word in full_name.split())
 
 
 @dataclass
@@ -116,6 +147,11 @@ class TraceResult:
     @property
     def people(self) -> int:
         return len({c.person_id for c in self.contacts})
+
+    @property
+    def referred(self) -> int:
+        """People shown masked to this reader (referred to their own district)."""
+        return len({c.person_id for c in self.contacts if c.hidden})
 
     def summary(self) -> dict:
         return {"visits": len(self.visits), "contacts": len(self.contacts), "people": self.people,
@@ -136,8 +172,10 @@ def case_visits(person_id: int, start: datetime, end: datetime) -> list[Visit]:
             for cid, oid, oname, lid, lname, start_, seen, out in rows]
 
 
-def overlap_query(visits: list[Visit], margin: timedelta, exclude_person: int):
-    """One query: every stay at a visited location overlapping a visit widened by `margin`.
+def overlap_query(visits: list[Visit], margin: timedelta, exclude_person: int, viewer: Any = None):
+    """One query: every stay at a visited location overlapping a visit widened by `margin`, with the contact's
+    district and whether `viewer` may read the contact in clear (the Person rule of `auth.scope`, evaluated per
+    row; no viewer: the system, which sees all).
 
     The visits become a derived table of precomputed bounds (lo, hi, lo - max stay, lo - auto check-out), so
     the join compares columns to values only: `location_id = v AND checked_in_at BETWEEN lo - max_stay AND hi`
@@ -166,35 +204,44 @@ def overlap_query(visits: list[Visit], margin: timedelta, exclude_person: int):
         .where(c.person_id != exclude_person)
     ).cte("contact_stays").prefix_with("MATERIALIZED")
     s = stays.c
+    # An alias, so that the scope rule's own subquery on `wards` is not correlated to this join.
+    home = aliased(Ward, name="contact_ward")
+    visible = (true() if viewer is None else scope_clause(Person, viewer)).label("visible")
     return (
         select(s.id, s.visit_id, s.person_id, Person.full_name, Person.id_number, Person.phone, Organization.name,
                s.location_id, Location.name, s.checked_in_at, s.last_seen_at, s.checked_out_at, s.is_staff,
-               s.status_colour)
+               s.status_colour, home.district_code, visible)
         .select_from(stays)
         .join(Person, Person.id == s.person_id)
+        .outerjoin(home, home.code == Person.ward_code)
         .join(Location, Location.id == s.location_id)
         .join(Organization, Organization.id == s.organization_id)
         .order_by(Location.name, s.checked_in_at, s.id)
     )
 
 
-def trace(case: TraceCase, now: datetime | None = None) -> TraceResult:
-    """Visits and contacts of a case (two queries; nothing written)."""
+def trace(case: TraceCase, now: datetime | None = None, viewer: Any = None) -> TraceResult:
+    """Visits and contacts of a case (two queries; nothing written). A pending case has none: it is not traced
+    before its approval. With a `viewer`, the contacts outside their person scope come masked."""
     confirmed = case.confirmed_at
     window_start = confirmed - timedelta(days=case.window_days)
     window_end = max(confirmed, now or now_utc())
+    if case.pending:
+        return TraceResult(case, window_start, window_end)
     result = TraceResult(case, window_start, window_end, case_visits(case.person_id, window_start, window_end))
     if not result.visits:
         return result
     margin = timedelta(minutes=case.margin_minutes)
     seen: set[int] = set()
     for (cid, visit_id, pid, name, id_number, phone, org_name, loc_id, loc_name, start, seen_at, out, staff,
-         colour) in db.session.execute(overlap_query(result.visits, margin, case.person_id)):
+         colour, district, visible) in db.session.execute(overlap_query(result.visits, margin, case.person_id,
+                                                                         viewer)):
         if cid in seen:  # one stay overlapping two visits at the same place is one contact
             continue
         seen.add(cid)
-        result.contacts.append(Contact(cid, visit_id, pid, name, id_number, phone, org_name, loc_id, loc_name,
-                                       start, stay_end(start, seen_at, out), bool(staff), colour))
+        contact = Contact(cid, visit_id, pid, name, id_number, phone, org_name, loc_id, loc_name, start,
+                          stay_end(start, seen_at, out), bool(staff), colour, district, bool(visible))
+        result.contacts.append(contact if contact.visible else contact.masked())
     return result
 
 
@@ -218,14 +265,34 @@ def _validate(confirmed_at: datetime, window_days: int, margin_minutes: int, now
                                       b=MARGIN_RANGE[1]))
 
 
+def positive_test(person_id: int, confirmed_at: datetime, now: datetime) -> TestResult | None:
+    """The person's positive test closest to the confirmation, within `test_window()` of it (and not after now)."""
+    window = test_window()
+    tests = db.session.scalars(select(TestResult).where(
+        TestResult.person_id == person_id, TestResult.result == TestOutcome.POSITIVE.value,
+        TestResult.tested_at >= confirmed_at - window, TestResult.tested_at <= min(confirmed_at + window, now)))
+    return min(tests, key=lambda t: abs(t.tested_at - confirmed_at), default=None)
+
+
+def _clean_reason(reason: str | None) -> str:
+    from flask_babel import lazy_gettext as _l
+    text = " ".join((reason or "").split())
+    if len(text) > REASON_MAX:
+        raise TraceError("reason", _l("The reason must be at most %(n)d characters.", n=REASON_MAX))
+    return text
+
+
 def open_case(user: Any, person_id: int, *, confirmed_at: datetime, window_days: int = DEFAULT_WINDOW_DAYS,
-              margin_minutes: int = DEFAULT_MARGIN_MINUTES, source: str = "manual",
+              margin_minutes: int = DEFAULT_MARGIN_MINUTES, source: str = "manual", reason: str | None = None,
               now: datetime | None = None, commit: bool = True, actor: Any = None) -> TraceResult:
-    """Mark a person as a confirmed case and trace them: one transaction (case, alerts, audit).
+    """Mark a person as a confirmed case and trace them: one transaction (case, alerts, referrals, audit).
 
     `user` is the tracer, checked for role and scope. `user=None` is the system itself, which traces when a
     positive test is recorded (`actor`, whoever recorded it, is then named in the audit log but needs no
-    tracing role: a ward officer entering a test result starts a trace they cannot read)."""
+    tracing role: a ward officer entering a test result starts a trace they cannot read).
+
+    An officer's case needs a basis: the person's positive test near `confirmed_at` (traced at once), or a
+    `reason` (the case waits, `pending`, for a second officer's `approve_case`; nothing is traced)."""
     from flask_babel import lazy_gettext as _l
     now = now or now_utc()
     actor = user if user is not None else actor
@@ -234,32 +301,83 @@ def open_case(user: Any, person_id: int, *, confirmed_at: datetime, window_days:
         if not in_scope(Person, person_id, user):
             raise TraceError("not_found", _l("No resident with this ID number in your area."), 404)
     _validate(confirmed_at, window_days, margin_minutes, now)
+    basis: dict[str, Any] = {"basis": "test"}
+    if source == "manual":
+        test = positive_test(person_id, confirmed_at, now)
+        text = _clean_reason(reason)
+        if test is not None:
+            basis = {"basis": "test", "test_id": test.id}
+        elif text:
+            basis = {"basis": "reason", "reason": text}
+        else:
+            raise TraceError("basis", _l("This person has no positive test within %(days)d days of the "
+                                         "confirmation: state a reason, which a second officer must approve.",
+                                         days=test_window().days))
     district = db.session.scalar(select(Ward.district_code).join(Person, Person.ward_code == Ward.code)
                                  .where(Person.id == person_id))
+    pending = basis["basis"] == "reason"
     case = TraceCase(person_id=person_id, source=source, confirmed_at=confirmed_at, window_days=window_days,
                      margin_minutes=margin_minutes, created_by_id=getattr(actor, "id", None), created_at=now,
-                     district_code=district)
+                     district_code=district, status="pending" if pending else "open",
+                     reason=basis.get("reason"), summary={})
     db.session.add(case)
     db.session.flush()
-    result = trace(case, now)
-    case.summary = result.summary()
-    raise_alerts(result, now)
-    audit.record("trace.open", case, after={"person_id": person_id, "source": source,
-                                            "confirmed_at": confirmed_at.isoformat(), "window_days": window_days,
-                                            "margin_minutes": margin_minutes, **case.summary},
+    result = trace(case, now) if pending else _run(case, now)
+    audit.record("trace.request" if pending else "trace.open", case,
+                 after={"person_id": person_id, "source": source, "confirmed_at": confirmed_at.isoformat(),
+                        "window_days": window_days, "margin_minutes": margin_minutes, **basis, **case.summary},
                  actor=actor if getattr(actor, "is_authenticated", False) else None)
     if commit:
         db.session.commit()
     return result
 
 
+def _run(case: TraceCase, now: datetime) -> TraceResult:
+    """Trace an open case and write what follows: its summary, the alerts, the referrals (caller commits)."""
+    from backoffice.tracing import alerts, referrals
+    result = trace(case, now)
+    alerts.raise_alerts(result, now)
+    # Assigned whole: a JSON column does not notice a change made inside its dict.
+    case.summary = {**result.summary(), "referrals": len(referrals.refer(result, now))}
+    return result
+
+
+def approve_case(user: Any, case_id: Any) -> TraceResult:
+    """A second officer approves a pending case: it opens and is traced, in one transaction. The approver must
+    have the case in scope (an inspector of its district, or a city admin) and must not be who asked for it."""
+    from flask_babel import lazy_gettext as _l
+    case = get_case(user, case_id)
+    if not case.pending:
+        raise TraceError("not_pending", _l("This case is not waiting for approval."), 409)
+    if case.created_by_id is not None and case.created_by_id == user.id:
+        raise TraceError("self_approval", _l("You asked for this case: another officer must approve it."), 403)
+    now = now_utc()
+    case.status, case.approved_by_id, case.approved_at = "open", user.id, now
+    result = _run(case, now)
+    audit.record("trace.approve", case, after={"requested_by_id": case.created_by_id, "reason": case.reason,
+                                               **case.summary})
+    db.session.commit()
+    return result
+
+
+def open_by_test(case: TraceCase, test_id: int | None, actor: Any = None) -> TraceResult:
+    """A positive test recorded for a person whose case waits for approval is its basis: the case opens (the
+    positive-test trigger, `hooks`, calls this inside the result's transaction)."""
+    now = now_utc()
+    case.status, case.approved_at = "open", now
+    result = _run(case, now)
+    audit.record("trace.open_by_test", case, after={"test_id": test_id, **case.summary},
+                 actor=actor if getattr(actor, "is_authenticated", False) else None)
+    return result
+
+
 def get_case(user: Any, case_id: Any) -> TraceCase:
     """The case if the user may trace and see it; 403 for other roles, 404 out of scope."""
     require_tracer(user)
-    return _scoped_one(TraceCase, case_id, user)
+    return scoped_one(TraceCase, case_id, user)
 
 
-def _scoped_one(model: type, record_id: Any, user: Any):
+def scoped_one(model: type, record_id: Any, user: Any):
     """The record `record_id` of `model` within the user's scope; TraceError 404 when absent or out of scope."""
     from flask_babel import lazy_gettext as _l
     try:
@@ -273,22 +391,27 @@ def _scoped_one(model: type, record_id: Any, user: Any):
 
 
 def read_case(user: Any, case_id: Any, *, action: str = "trace.view") -> TraceResult:
-    """Run a case's trace for reading (or exporting); the reading itself is audited."""
+    """Run a case's trace for reading (or exporting), contacts outside the reader's scope masked; the reading
+    itself is audited. A pending case reads as its request only, and cannot be exported."""
+    from flask_babel import lazy_gettext as _l
     case = get_case(user, case_id)
-    result = trace(case)
+    if case.pending and action != "trace.view":
+        raise TraceError("pending", _l("This case is waiting for a second officer's approval."), 409)
+    result = trace(case, viewer=user)
     audit.record_now(action, entity_name="trace_cases", entity_id=case.id, district_code=case.district_code,
-                     after={"contacts": len(result.contacts), "people": result.people})
+                     after={"contacts": len(result.contacts), "people": result.people, "masked": result.referred,
+                            "status": case.status})
     return result
 
 
 def rerun(user: Any, case_id: Any) -> TraceResult:
-    """Trace again (check-ins recorded since then count): refresh the summary and the alerts."""
+    """Trace again (check-ins recorded since then count): refresh the summary, the alerts and referrals."""
+    from flask_babel import lazy_gettext as _l
     case = get_case(user, case_id)
-    now = now_utc()
-    result = trace(case, now)
+    if case.pending:
+        raise TraceError("pending", _l("This case is waiting for a second officer's approval."), 409)
     before = dict(case.summary or {})
-    case.summary = result.summary()
-    raise_alerts(result, now)
+    result = _run(case, now_utc())
     audit.record("trace.rerun", case, before=before, after=case.summary)
     db.session.commit()
     return result
@@ -298,44 +421,6 @@ def list_cases(user: Any, limit: int = 200) -> list[TraceCase]:
     require_tracer(user)
     return list(db.session.scalars(scope(select(TraceCase), user).options(selectinload(TraceCase.person))
                                    .order_by(TraceCase.created_at.desc(), TraceCase.id.desc()).limit(limit)))
-
-
-def raise_alerts(result: TraceResult, now: datetime) -> list[TraceAlert]:
-    """One alert per location visited, created or refreshed (an acknowledged alert stays acknowledged)."""
-    per_location: dict[int, dict] = {}
-    for v in result.visits:
-        entry = per_location.setdefault(v.location_id, {"organization_id": v.organization_id, "from": v.start,
-                                                        "to": v.end, "people": set()})
-        entry["from"], entry["to"] = min(entry["from"], v.start), max(entry["to"], v.end)
-    for c in result.contacts:
-        per_location[c.location_id]["people"].add(c.person_id)
-    existing = {a.location_id: a for a in db.session.scalars(
-        select(TraceAlert).where(TraceAlert.trace_case_id == result.case.id))}
-    alerts = []
-    for location_id, entry in per_location.items():
-        alert = existing.get(location_id) or TraceAlert(trace_case_id=result.case.id, location_id=location_id,
-                                                        organization_id=entry["organization_id"], created_at=now)
-        alert.visited_from, alert.visited_to, alert.contacts = entry["from"], entry["to"], len(entry["people"])
-        db.session.add(alert)
-        alerts.append(alert)
-    return alerts
-
-
-def open_alerts(user: Any) -> list[TraceAlert]:
-    """Unacknowledged alerts of the user's organization(s), newest first."""
-    return list(db.session.scalars(scope(select(TraceAlert), user).where(TraceAlert.acknowledged_at.is_(None))
-                                   .order_by(TraceAlert.created_at.desc(), TraceAlert.id.desc()).limit(50)))
-
-
-def acknowledge_alert(user: Any, alert_id: Any) -> TraceAlert:
-    if user is None or user.role != Role.ORG_ADMIN.value:
-        raise NotAllowed()
-    alert = _scoped_one(TraceAlert, alert_id, user)
-    if alert.acknowledged_at is None:
-        alert.acknowledged_at, alert.acknowledged_by_id = now_utc(), user.id
-        audit.record("trace_alert.acknowledge", alert, after={"location_id": alert.location_id})
-        db.session.commit()
-    return alert
 
 
 def confirmed_at_from_test(tested_at: datetime) -> datetime:

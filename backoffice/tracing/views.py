@@ -10,8 +10,8 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from sqlalchemy import select
-from wtforms import DateTimeLocalField, IntegerField, StringField
-from wtforms.validators import DataRequired, NumberRange
+from wtforms import DateTimeLocalField, IntegerField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from backoffice import exports
 from backoffice.auth.permissions import deny, has_role
@@ -21,7 +21,7 @@ from backoffice.extensions import db
 from backoffice.forms import IdNumber
 from backoffice.models import Location, Person
 from backoffice.timeutil import local_to_utc, to_local
-from backoffice.tracing import service
+from backoffice.tracing import alerts, referrals, service
 
 bp = Blueprint("tracing", __name__, url_prefix="/tracing", template_folder="templates")
 
@@ -34,6 +34,8 @@ class NewCaseForm(FlaskForm):
     margin_minutes = IntegerField(_l("Margin (minutes before and after each visit)"),
                                   default=service.DEFAULT_MARGIN_MINUTES,
                                   validators=[NumberRange(*service.MARGIN_RANGE)])
+    reason = TextAreaField(_l("Reason, when the person has no positive test (a second officer must approve)"),
+                           validators=[Optional(), Length(max=service.REASON_MAX)])
 
 
 def _fail(exc: service.TraceError):
@@ -55,7 +57,9 @@ class TracingView(BaseView):
 
     def _index(self, form: NewCaseForm, status: int = 200):
         cases = service.list_cases(current_user)
-        return self.render("tracing/index.html", form=form, cases=cases, to_local=to_local), status
+        referred = referrals.list_referrals(current_user)
+        return self.render("tracing/index.html", form=form, cases=cases, referrals=referred, to_local=to_local,
+                           districts=referrals.district_names({r.district_code for r in referred})), status
 
     @expose("/")
     def index(self):
@@ -74,12 +78,16 @@ class TracingView(BaseView):
         try:
             result = service.open_case(current_user._get_current_object(), person.id,
                                        confirmed_at=local_to_utc(form.confirmed_at.data),
-                                       window_days=form.window_days.data, margin_minutes=form.margin_minutes.data)
+                                       window_days=form.window_days.data, margin_minutes=form.margin_minutes.data,
+                                       reason=form.reason.data)
         except service.TraceError as exc:
             if exc.status == 403:
                 _fail(exc)
-            form.confirmed_at.errors.append(str(exc.message))
+            (form.reason if exc.code in ("basis", "reason") else form.confirmed_at).errors.append(str(exc.message))
             return self._index(form, exc.status)
+        if result.case.pending:
+            flash(_("The case waits for a second officer's approval: nothing is traced before that."), "warning")
+            return redirect(url_for(".case", case_id=result.case.id))
         flash(_("Case opened: %(visits)d visits, %(people)d people to contact.", visits=len(result.visits),
                 people=result.people), "success")
         return redirect(url_for(".case", case_id=result.case.id))
@@ -90,7 +98,29 @@ class TracingView(BaseView):
             result = service.read_case(current_user, case_id)
         except service.TraceError as exc:
             return _fail(exc)
-        return self.render("tracing/case.html", result=result, to_local=to_local)
+        names = referrals.district_names({c.district_code for c in result.contacts if c.hidden})
+        return self.render("tracing/case.html", result=result, to_local=to_local,
+                           referred_to=lambda contact: _referred_to(contact, names),
+                           may_approve=result.case.pending and result.case.created_by_id != current_user.id)
+
+    @expose("/<case_id>/approve", methods=["POST"])
+    def approve(self, case_id: str):
+        try:
+            result = service.approve_case(current_user._get_current_object(), case_id)
+        except service.TraceError as exc:
+            return _fail(exc)
+        flash(_("Case approved: %(visits)d visits, %(people)d people to contact.", visits=len(result.visits),
+                people=result.people), "success")
+        return redirect(url_for(".case", case_id=result.case.id))
+
+    @expose("/referrals/<referral_id>/acknowledge", methods=["POST"])
+    def acknowledge_referral(self, referral_id: str):
+        try:
+            referrals.acknowledge(current_user._get_current_object(), referral_id)
+        except service.TraceError as exc:
+            return _fail(exc)
+        flash(_("Referral acknowledged."), "success")
+        return redirect(url_for(".index"))
 
     @expose("/<case_id>/rerun", methods=["POST"])
     def rerun(self, case_id: str):
@@ -109,33 +139,44 @@ class TracingView(BaseView):
             result = service.read_case(current_user, case_id, action="trace.export")
         except service.TraceError as exc:
             return _fail(exc)
+        names = referrals.district_names({c.district_code for c in result.contacts if c.hidden})
         headers = [_("Full name"), _("ID number"), _("Phone"), _("Organization"), _("Location"), _("From"),
-                   _("To"), _("Staff"), _("Colour at scan")]
+                   _("To"), _("Staff"), _("Colour at scan"), _("Referred to")]
+        # A masked contact's id_number is already the masked ID, its name initials, its phone absent.
         rows = [[c.full_name, c.id_number, c.phone or "", c.organization_name, c.location_name,
                  to_local(c.start).replace(tzinfo=None), to_local(c.end).replace(tzinfo=None),
-                 _("yes") if c.is_staff else _("no"), c.colour] for c in result.contacts]
+                 _("yes") if c.is_staff else _("no"), c.colour, _referred_to(c, names)] for c in result.contacts]
         name = f"truy-vet-{result.case.id}"
         if fmt == "xlsx":
-            payload = exports.xlsx_bytes(_("Contacts"), headers, rows, widths=[28, 16, 14, 30, 24, 18, 18, 8, 10])
+            payload = exports.xlsx_bytes(_("Contacts"), headers, rows,
+                                         widths=[28, 16, 14, 30, 24, 18, 18, 8, 10, 24])
             return exports.download(payload, f"{name}.xlsx", exports.XLSX_MIMETYPE)
         return exports.download(exports.csv_bytes(headers, rows), f"{name}.csv", "text/csv; charset=utf-8")
 
 
+def _referred_to(contact: service.Contact, names: dict) -> str:
+    if not contact.hidden:
+        return ""
+    if contact.district_code is None:
+        return _("the city (no ward on record)")
+    return names.get(contact.district_code, str(contact.district_code))
+
+
 # --- organizations: the alert panel on the dashboard ----------------------------------------------
 def alerts_panel() -> str:
-    alerts = service.open_alerts(current_user)
-    if not alerts:
+    open_alerts = alerts.open_alerts(current_user)
+    if not open_alerts:
         return ""
     names = dict(db.session.execute(select(Location.id, Location.name)
-                                    .where(Location.id.in_({a.location_id for a in alerts}))).all())
-    return Markup(render_template("tracing/_alerts_panel.html", alerts=alerts, names=names, to_local=to_local))
+                                    .where(Location.id.in_({a.location_id for a in open_alerts}))).all())
+    return Markup(render_template("tracing/_alerts_panel.html", alerts=open_alerts, names=names, to_local=to_local))
 
 
 @bp.route("/alerts/<alert_id>/acknowledge", methods=["POST"])
 @login_required
 def acknowledge(alert_id: str):
     try:
-        service.acknowledge_alert(current_user._get_current_object(), alert_id)
+        alerts.acknowledge_alert(current_user._get_current_object(), alert_id)
     except service.TraceError as exc:
         return _fail(exc)
     flash(_("Alert acknowledged."), "success")
