@@ -38,7 +38,7 @@ seed: db
 	$(FLASK) seed-demo
 
 run: seed
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	BACKOFFICE_ENV=development $(FLASK) run --host $(HOST) --port $(PORT)
 
 # TEST_DATABASE_URL selects PostgreSQL (e.g. postgresql://postgres@127.0.0.1:5432/test); SQLite otherwise.
 test: dev-deps

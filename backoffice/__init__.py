@@ -28,9 +28,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if overrides:
         app.config.update(overrides)
     _ensure_secret_key(app)
-    if os.environ.get("BACKOFFICE_PROXY_COUNT"):
-        n = int(os.environ["BACKOFFICE_PROXY_COUNT"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+    if "SESSION_COOKIE_SECURE" not in os.environ and not (overrides or {}).get("SESSION_COOKIE_SECURE") \
+            and (app.testing or app.debug):
+        app.config["SESSION_COOKIE_SECURE"] = app.config["REMEMBER_COOKIE_SECURE"] = False
+    _trust_proxies(app)
 
     # Path ids beyond 64 bits can name no row; unbounded, they reach the database driver (SQLite raises
     # OverflowError) and answered 500. Set before any route is added: rules bind their converter then.
@@ -65,6 +66,39 @@ class _BoundedInt(IntegerConverter):
     def __init__(self, map, fixed_digits: int = 0, min: int | None = None, max: int | None = 2**63 - 1,
                  signed: bool = False) -> None:
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
+class TrustedProxyFix:
+    """ProxyFix for requests whose immediate peer (REMOTE_ADDR) is one of the trusted proxies; from anyone else
+    X-Forwarded-* is ignored, so a client that reaches the app directly cannot choose its address (rate limits,
+    audit log) by sending the header."""
+
+    def __init__(self, app, trusted: str, count: int) -> None:
+        import ipaddress
+        self.app = app
+        self.networks = [ipaddress.ip_network(entry.strip(), strict=False)
+                         for entry in trusted.split(",") if entry.strip()]
+        self.fixed = ProxyFix(app, x_for=count, x_proto=count, x_host=count)
+
+    def trusts(self, peer: str) -> bool:
+        import ipaddress
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
+
+    def __call__(self, environ, start_response):
+        if self.trusts(environ.get("REMOTE_ADDR") or ""):
+            return self.fixed(environ, start_response)
+        return self.app(environ, start_response)
+
+
+def _trust_proxies(app: Flask) -> None:
+    """BACKOFFICE_PROXY_COUNT proxies in front, trusted only when they are BACKOFFICE_TRUSTED_PROXIES."""
+    count = int(app.config.get("BACKOFFICE_PROXY_COUNT") or 0)
+    if count > 0:
+        app.wsgi_app = TrustedProxyFix(app.wsgi_app, app.config.get("BACKOFFICE_TRUSTED_PROXIES") or "", count)
 
 
 def _ensure_secret_key(app: Flask) -> None:

@@ -19,6 +19,11 @@ def _bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _development() -> bool:
+    """`flask run --debug`, FLASK_DEBUG=1 or BACKOFFICE_ENV=development|testing: plain HTTP on 127.0.0.1."""
+    return _bool("FLASK_DEBUG", False) or os.environ.get("BACKOFFICE_ENV", "").lower() in {"development", "testing"}
+
+
 def _int(name: str, default: int) -> int:
     value = os.environ.get(name)
     return int(value) if value else default
@@ -32,6 +37,7 @@ def _int(name: str, default: int) -> int:
 # every 2–3 s: 20–30 a minute, 1,800 an hour); the figures and why in backoffice/qr/limits.py.
 PASSED_THROUGH = (
     "BACKOFFICE_SIGNING_KEYS", "BACKOFFICE_SIGNING_KEYS_FILE", "BACKOFFICE_KEY_CACHE_SECONDS",
+    "BACKOFFICE_KEY_ACTIVATION_SECONDS",
     "BACKOFFICE_QR_STATUS_HOURS", "BACKOFFICE_CHECKIN_DEDUP_MINUTES", "BACKOFFICE_AUTO_CHECKOUT_HOURS",
     "BACKOFFICE_CHECKIN_RETENTION_DAYS", "BACKOFFICE_TRACE_MAX_STAY_HOURS", "SELF_CHECKIN_LIMIT_PER_IP",
     "SELF_CHECKIN_LIMIT_PER_QR", "SCAN_LIMIT_PER_DEVICE", "SCAN_LIMIT_PER_USER", "SCAN_LIMIT_PER_IP",
@@ -67,17 +73,29 @@ def from_environment(instance_path: str) -> dict:
         # Sessions: server-side records (auth.sessions); the cookie only carries an opaque id.
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
+        # Secure unless said otherwise or in development (create_app also drops it for TESTING/debug when the
+        # variable is unset): a production that forgets the variable must not send the cookie over plain HTTP.
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", not _development()),
         "SESSION_COOKIE_NAME": "bo_session",
         "REMEMBER_COOKIE_HTTPONLY": True,
-        "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
+        "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", not _development()),
         "IDLE_TIMEOUT": timedelta(minutes=_int("IDLE_TIMEOUT_MINUTES", 30)),
+        # A session dies this long after its login even while in use (a stolen cookie does not live forever).
+        "SESSION_ABSOLUTE_LIFETIME": timedelta(hours=_int("SESSION_ABSOLUTE_HOURS", 12)),
+        # X-Forwarded-* is read only from these peers (addresses or CIDRs), BACKOFFICE_PROXY_COUNT entries deep.
+        "BACKOFFICE_TRUSTED_PROXIES": os.environ.get("BACKOFFICE_TRUSTED_PROXIES", "127.0.0.1,::1"),
+        "BACKOFFICE_PROXY_COUNT": _int("BACKOFFICE_PROXY_COUNT", 0),
+        # zxcvbn's score (0-4) a new password needs (auth.passwords).
+        "PASSWORD_MIN_SCORE": _int("PASSWORD_MIN_SCORE", 3),
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 32 * 1024 * 1024),
         # Rate limits: Redis when configured (several processes share it), memory otherwise.
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
-        "LOGIN_LIMIT_PER_IP": os.environ.get("LOGIN_LIMIT_PER_IP", "20 per minute"),
-        "LOGIN_LIMIT_PER_USERNAME": os.environ.get("LOGIN_LIMIT_PER_USERNAME", "5 per minute"),
+        # Failed logins: tight per (username, address), so an attacker elsewhere cannot lock a user out; looser per
+        # address (NAT) and per username (slows a distributed guess; never applied from where the user logged in).
+        "LOGIN_LIMIT_PER_USER_ADDRESS": os.environ.get("LOGIN_LIMIT_PER_USER_ADDRESS", "5 per minute"),
+        "LOGIN_LIMIT_PER_IP": os.environ.get("LOGIN_LIMIT_PER_IP", "60 per minute"),
+        "LOGIN_LIMIT_PER_USERNAME": os.environ.get("LOGIN_LIMIT_PER_USERNAME", "30 per minute"),
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the (idle-limited) session
         "BABEL_DEFAULT_LOCALE": "vi",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Ho_Chi_Minh",

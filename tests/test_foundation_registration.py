@@ -114,14 +114,6 @@ def test_duplicate_tax_code_is_refused_with_a_clear_message(app, ctx):
         vi("An organization with this tax code is already registered.")]
 
 
-def test_taken_username_is_refused_and_nothing_is_created(app, ctx):
-    response, data = register(app, username="org1.admin")
-    assert response.status_code == 200
-    assert "username" in field_errors(response.get_data(as_text=True))
-    assert org_by_tax(data["tax_code"]) is None
-    assert db.session.scalar(select(func.count()).select_from(User).where(User.username == "org1.admin")) == 1
-
-
 def test_registration_page_is_public_and_in_vietnamese(app):
     client = Isolated(app, app.test_client())
     response = client.get("/register")

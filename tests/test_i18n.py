@@ -100,7 +100,8 @@ def test_language_survives_login_and_is_kept_in_the_profile(app):
     username = f"i18n.{uuid.uuid4().hex[:8]}"
     with app.app_context():
         from backoffice.auth import service
-        service.create_user(username, DEMO_PASSWORD, Role.CITY_ADMIN.value, full_name="Kiểm thử ngôn ngữ")
+        service.create_user(username, DEMO_PASSWORD, Role.CITY_ADMIN.value, full_name="Kiểm thử ngôn ngữ",
+                            password_policy=False)  # logs in with the demo password, like the seeded accounts
     client = app.test_client()
     assert login(client, username).status_code == 302
     home = client.get("/admin/")

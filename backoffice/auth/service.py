@@ -1,17 +1,19 @@
 """Operations on accounts: authenticate, change password, create, activate/deactivate. Each writes the audit log."""
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Iterable
 
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from backoffice import audit
 from backoffice.auth import sessions
-from backoffice.auth.passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
+from backoffice.auth.passwords import MIN_LENGTH, hash_password, needs_rehash, strength_score, verify_password
 from backoffice.domain import Role
 from backoffice.extensions import db
-from backoffice.models import Checkpoint, District, User, Ward
+from backoffice.models import Checkpoint, District, User, UserSession, Ward
 from backoffice.models.base import utcnow
 
 
@@ -40,6 +42,20 @@ def authenticate(username: str, password: str) -> User | None:
     return user
 
 
+KNOWN_ADDRESS_DAYS = 30
+
+
+def logged_in_from(username: str, address: str) -> bool:
+    """Whether this user opened a session from this address in the last KNOWN_ADDRESS_DAYS days."""
+    if not username or not address:
+        return False
+    since = utcnow() - timedelta(days=KNOWN_ADDRESS_DAYS)
+    return db.session.scalar(
+        select(UserSession.id).join(User, User.id == UserSession.user_id)
+        .where(func.lower(User.username) == username.strip().lower(), UserSession.ip == address,
+               UserSession.created_at >= since).limit(1)) is not None
+
+
 def start_session(user: User) -> str:
     """Open a server-side session for a user who just authenticated; returns the cookie secret."""
     secret = sessions.open_session(user)
@@ -56,18 +72,27 @@ def end_session(user: User, secret: str) -> None:
     db.session.commit()
 
 
-def check_password_strength(password: str, username: str = "") -> None:
+def check_password_strength(password: str, username: str = "", *other_inputs: str | None) -> None:
+    """The one password policy (own change, administrator's set, registration, user creation): a length, not the
+    username, and a zxcvbn score of at least PASSWORD_MIN_SCORE with the user's own words (username, name,
+    e-mail) counted as guesses."""
     if len(password) < MIN_LENGTH:
         raise AccountError(_("The password must have at least %(n)d characters.", n=MIN_LENGTH), field="new")
     if username and username.lower() in password.lower():
         raise AccountError(_("The password must not contain the username."), field="new")
+    minimum = int(current_app.config.get("PASSWORD_MIN_SCORE", 3))
+    if strength_score(password, [username, *(w for w in other_inputs if w)]) < minimum:
+        raise AccountError(_("This password is too easy to guess (a common password, a name, a date or a "
+                             "simple pattern). Use a longer phrase of several unrelated words."), field="new")
 
 
 def change_password(user: User, current: str, new: str, *, keep_secret: str | None = None) -> None:
     """Change a user's own password; every other session of the user ends."""
     if not verify_password(user.password_hash, current):
         raise AccountError(_("The current password is wrong."), field="current")
-    check_password_strength(new, user.username)
+    check_password_strength(new, user.username, user.full_name, user.email)
+    if verify_password(user.password_hash, new):
+        raise AccountError(_("The new password must differ from the current one."), field="new")
     user.password_hash = hash_password(new)
     user.password_changed_at = utcnow()
     user.must_change_password = False
@@ -78,7 +103,7 @@ def change_password(user: User, current: str, new: str, *, keep_secret: str | No
 
 def set_password(user: User, new: str, *, must_change: bool = True) -> None:
     """An administrator sets a password (or an import issues a one-time password); sessions end."""
-    check_password_strength(new, user.username)
+    check_password_strength(new, user.username, user.full_name, user.email)
     user.password_hash = hash_password(new)
     user.password_changed_at = utcnow()
     user.must_change_password = must_change
@@ -103,11 +128,12 @@ def validate_scope_fields(role: str, *, districts: Iterable[District] = (), ward
 def create_user(username: str, password: str, role: str, *, full_name: str = "", email: str | None = None,
                 district_codes: Iterable[int] = (), ward_code: int | None = None, organization_id: int | None = None,
                 checkpoint_ids: Iterable[int] = (), sector: str | None = None, must_change_password: bool = False,
-                commit: bool = True) -> User:
+                commit: bool = True, password_policy: bool = True) -> User:
+    """Create an account. `password_policy=False` only for the demo seed, whose shared password is known anyway."""
     username = username.strip().lower()
     if not username:
         raise AccountError(_("Username is required."))
-    if db.session.scalar(select(User.id).where(func.lower(User.username) == username)):
+    if username_taken(username):
         raise AccountError(_("The username %(name)s is taken.", name=username))
     if role not in {r.value for r in Role}:
         raise AccountError(_("Unknown role %(role)s.", role=role))
@@ -116,7 +142,8 @@ def create_user(username: str, password: str, role: str, *, full_name: str = "",
     checkpoints = list(db.session.scalars(select(Checkpoint).where(Checkpoint.id.in_(list(checkpoint_ids)))))
     validate_scope_fields(role, districts=districts, ward=ward, organization_id=organization_id,
                           checkpoints=checkpoints)
-    check_password_strength(password, username)
+    if password_policy:
+        check_password_strength(password, username, full_name, email)
     user = User(username=username, full_name=full_name, email=email, role=role, password_hash=hash_password(password),
                 ward_code=ward_code, organization_id=organization_id, sector=sector, active=True,
                 must_change_password=must_change_password, password_changed_at=utcnow())
@@ -128,6 +155,11 @@ def create_user(username: str, password: str, role: str, *, full_name: str = "",
     if commit:
         db.session.commit()
     return user
+
+
+def username_taken(username: str) -> bool:
+    name = username.strip().lower()
+    return db.session.scalar(select(User.id).where(func.lower(User.username) == name)) is not None
 
 
 def set_active(user: User, active: bool) -> None:

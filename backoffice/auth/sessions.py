@@ -2,7 +2,7 @@
 
 The signed Flask cookie carries a random secret; the database keeps only its sha256 (UserSession.id).
 A session dies when revoked (logout), when its user changes password or is deactivated (all revoked),
-or after IDLE_TIMEOUT without a request.
+after IDLE_TIMEOUT without a request, or SESSION_ABSOLUTE_LIFETIME after its login however busy it is.
 """
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ def load_session(secret: str) -> User | None:
     if row is None or row.revoked_at is not None:
         return None
     now = utcnow()
-    if now - row.last_seen_at > current_app.config["IDLE_TIMEOUT"]:
+    if now - row.last_seen_at > current_app.config["IDLE_TIMEOUT"] \
+            or now - row.created_at > current_app.config["SESSION_ABSOLUTE_LIFETIME"]:
         row.revoked_at = now
         db.session.commit()
         return None

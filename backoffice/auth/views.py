@@ -9,13 +9,32 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from backoffice.auth import service
 from backoffice.auth.forms import ChangePasswordForm, LoginForm
-from backoffice.extensions import db, limiter
+from backoffice.extensions import client_ip, db, limiter
 
 bp = Blueprint("auth", __name__)
 
 
+def _username() -> str:
+    return (request.form.get("username") or "").strip().lower()[:64]
+
+
 def _username_key() -> str:
-    return "login-user:" + (request.form.get("username") or "").strip().lower()[:64]
+    return "login-user:" + _username()
+
+
+def _user_address_key() -> str:
+    return f"login-user-addr:{_username()}|{client_ip()}"
+
+
+def _failed(response) -> bool:
+    """Only failures count: a user who logs in often from one place is never slowed."""
+    return response.status_code != 302
+
+
+def _from_known_address() -> bool:
+    """The per-username limit does not apply where the user logged in before: an attacker elsewhere who
+    exhausts it cannot lock the user out of their own office."""
+    return service.logged_in_from(_username(), client_ip())
 
 
 def _safe_next(target: str | None) -> str:
@@ -28,8 +47,11 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_IP"], methods=["POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_USERNAME"], methods=["POST"], key_func=_username_key)
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_IP"], methods=["POST"], key_func=client_ip)
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_USER_ADDRESS"], methods=["POST"],
+               key_func=_user_address_key, deduct_when=_failed)
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_USERNAME"], methods=["POST"], key_func=_username_key,
+               deduct_when=_failed, exempt_when=_from_known_address)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("admin.index"))

@@ -47,20 +47,44 @@ def register_organization(data: Registration) -> Organization:
                        ward_code=ward.code, district_code=ward.district_code, contact_name=data.contact_name.strip(),
                        phone=data.phone, email=data.email, status=OrgStatus.PENDING.value)
     db.session.add(org)
+    requested = data.username.strip().lower()
+    username = _free_username(requested, data.tax_code)
     try:
         db.session.flush()
-        user = accounts.create_user(data.username, data.password, Role.ORG_ADMIN.value, full_name=data.contact_name,
+        user = accounts.create_user(username, data.password, Role.ORG_ADMIN.value, full_name=data.contact_name,
                                     email=data.email, organization_id=org.id, commit=False)
     except accounts.AccountError as exc:
         db.session.rollback()
-        raise RegistrationError(str(exc), "username") from None
+        # Only the password can be refused here (the username is free by now): say so on its field.
+        raise RegistrationError(str(exc), "password" if exc.field == "new" else "username") from None
     except IntegrityError:
         db.session.rollback()  # a concurrent registration took the tax code between check and insert
         raise RegistrationError(_("An organization with this tax code is already registered."), "tax_code") from None
     user.active = False  # activated on approval
-    audit.record("organization.register", org, actor=user, after=audit.snapshot(org))
+    after = audit.snapshot(org) | {"admin_username": username}
+    if username != requested:
+        after["requested_username"] = requested  # the approving officer gives the applicant the name to use
+    audit.record("organization.register", org, actor=user, after=after)
     db.session.commit()
     return org
+
+
+def _free_username(requested: str, tax_code: str) -> str:
+    """The requested username, or when it is taken, a free one derived from it and the tax code.
+
+    The public form must not tell whether a username exists (it would list the city's accounts), so a taken
+    name gets the same answer as a free one: the account is created under a derived name, which the district
+    officer who approves the registration gives the applicant with the approval (by phone or e-mail, as
+    they contact every applicant anyway; the approval list and the audit log show it)."""
+    if not accounts.username_taken(requested):
+        return requested
+    digits = "".join(ch for ch in tax_code if ch.isdigit())
+    for n in range(0, 1000):
+        suffix = f".{digits[-6:]}" + (f"-{n}" if n else "")
+        candidate = requested[:64 - len(suffix)] + suffix
+        if not accounts.username_taken(candidate):
+            return candidate
+    raise RegistrationError(_("This registration cannot be accepted now. Please try again later."), "username")
 
 
 def decide(org: Organization, approve: bool, decided_by: User, note: str = "") -> None:
