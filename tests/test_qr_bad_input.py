@@ -58,7 +58,7 @@ def fixtures(app):
         person = new_person()
         old = issue_personal_payload(person)
         old_kid = keyring.current_signer().kid
-        keyring.rotate()
+        keyring.rotate(now=True)
         keyring.retire(old_kid)
         good = issue_personal_payload(person)  # signed by the new key
         raw = bytearray(base64.b32decode(good[len(PREFIX):] + "=" * (-len(good[len(PREFIX):]) % 8)))

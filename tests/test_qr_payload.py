@@ -78,7 +78,7 @@ def test_a_signature_from_another_key_is_refused(ctx):
 def test_rotation_keeps_old_codes_valid_until_retired(ctx):
     old_text = issue_personal_payload(person())
     old_kid = keyring.current_signer().kid
-    new = keyring.rotate()
+    new = keyring.rotate(now=True)
     assert keyring.current_signer().kid == new.kid != old_kid
     new_text = issue_personal_payload(person())
     assert parse_scan_text(old_text).kid == old_kid
@@ -148,7 +148,7 @@ def test_a_configured_key_becomes_the_signer_with_use(app):
 
 def test_keys_cli(app):
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["keys", "rotate"])
+    result = runner.invoke(args=["keys", "rotate", "--now"])
     assert result.exit_code == 0 and "signs from now on" in result.output
     listing = runner.invoke(args=["keys", "list"]).output
     assert "signing" in listing and "verifying" in listing

@@ -24,6 +24,8 @@ class SigningKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     signing: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A rotated-in "next" key: published (verifies) at once, signs from this time or the following rotation.
+    signs_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class TraceCase(Base):

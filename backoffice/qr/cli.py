@@ -23,11 +23,18 @@ def keys_generate() -> None:
 
 
 @keys_cli.command("rotate")
-def keys_rotate() -> None:
-    """Add a key that signs from now on; older keys still verify until retired."""
+@click.option("--now", "at_once", is_flag=True,
+              help="Sign with the new key at once (a compromised key) instead of after the publication delay.")
+def keys_rotate(at_once: bool) -> None:
+    """Publish a next key (it signs after the publication delay, or from the next rotation); --now: at once."""
     from backoffice.qr import keyring
-    row = keyring.rotate()
-    click.echo(f"Rotated: {row.kid} signs from now on. Older keys still verify until retired.")
+    row = keyring.rotate(now=at_once)
+    if row.signing:
+        click.echo(f"Rotated: {row.kid} signs from now on. Older keys still verify until retired.")
+    else:
+        click.echo(f"Rotated: {row.kid} is published now and signs from "
+                   f"{row.signs_from.isoformat(timespec='seconds')} (or from the next rotation); "
+                   f"{keyring.current_signer().kid} signs until then. Older keys still verify until retired.")
 
 
 @keys_cli.command("list")
@@ -39,7 +46,8 @@ def keys_list() -> None:
         click.echo("No keys yet: the first one is created when a personal QR is first issued.")
     for row in rows:
         state = "retired " + row.retired_at.isoformat(timespec="seconds") if row.retired_at else (
-            "signing" if row.signing else "verifying")
+            "signing" if row.signing else
+            "next, signs " + row.signs_from.isoformat(timespec="seconds") if row.signs_from else "verifying")
         where = "database (encrypted)" if row.private_key else ("configuration" if not row.retired_at else "-")
         click.echo(f"{row.kid}  {row.created_at.isoformat(timespec='seconds')}  {state:<28} private key: {where}")
 

@@ -5,11 +5,17 @@ key encrypted with a key derived from SECRET_KEY (Fernet over HKDF-SHA256). Prod
 private keys through configuration — `BACKOFFICE_SIGNING_KEYS` (``kid=<base64url 32-byte seed>`` separated by
 commas) or `BACKOFFICE_SIGNING_KEYS_FILE` (one such entry per line) — and then the row holds no secret.
 
-Rotation: `rotate()` adds a key that signs from now on; older keys keep verifying until `retire()`d.
-The embedded default creates a first key the first time something needs to sign, and logs that it did.
+Rotation: `rotate()` adds the *next* key: published (and verifying) at once, it signs only from
+`BACKOFFICE_KEY_ACTIVATION_SECONDS` later (default 6 minutes: the caches here and at GET /api/v1/keys) or from
+the following rotation, so every
+process and offline verifier has it before the first code it signs; `rotate(now=True)` (a compromised key)
+switches at once. Older keys keep verifying until `retire()`d. The embedded default creates a first key the first
+time something needs to sign, and logs that it did.
 
 Verification is on the scan hot path, so public keys are cached per process for a few seconds
-(`BACKOFFICE_KEY_CACHE_SECONDS`, default 30); changes made in this process clear the cache at once.
+(`BACKOFFICE_KEY_CACHE_SECONDS`, default 30); changes made in this process clear the cache at once, and a key id
+the cache does not know makes it read the ring again (at most once a second), so a key another process just added
+verifies here at once.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -154,14 +160,23 @@ def _cache_key() -> str:
     return str(current_app.config["SQLALCHEMY_DATABASE_URI"])
 
 
-def public_keys(include_retired: bool = False) -> dict[str, PublicKeyInfo]:
-    """Every key of the ring by id (retired ones only when asked); cached for a few seconds."""
+_REFRESH_UNKNOWN_EVERY = 1.0  # seconds: random key ids cannot make every scan read the ring
+_refreshed: dict[str, float] = {}  # when an unknown key id last made this process reread the ring
+
+
+def public_keys(include_retired: bool = False, *, refresh: bool = False) -> dict[str, PublicKeyInfo]:
+    """Every key of the ring by id (retired ones only when asked); cached for a few seconds. `refresh` (a key id
+    the cache does not know) reads the ring again, at most once a second."""
     ttl = float(current_app.config.get("BACKOFFICE_KEY_CACHE_SECONDS", 30))
     key = _cache_key()
     now = time.monotonic()
     with _cache_lock:
         hit = _cache.get(key)
-    if hit is None or now - hit[0] > ttl:
+        if refresh and now - _refreshed.get(key, -_REFRESH_UNKNOWN_EVERY) >= _REFRESH_UNKNOWN_EVERY:
+            _refreshed[key] = now
+        else:
+            refresh = False
+    if hit is None or now - hit[0] > ttl or refresh:
         rows = db.session.execute(select(SigningKey.kid, SigningKey.public_key, SigningKey.created_at,
                                          SigningKey.retired_at, SigningKey.signing)).all()
         keys = {r.kid: PublicKeyInfo(r.kid, bytes(r.public_key), r.created_at, r.retired_at, bool(r.signing))
@@ -180,6 +195,9 @@ def _loaded(public_key: bytes) -> Ed25519PublicKey:
 def verify(kid: str, signature: bytes, data: bytes) -> str:
     """'ok', 'unknown_key', 'retired_key' or 'bad_signature'."""
     info = public_keys(include_retired=True).get(kid)
+    if info is None:
+        # Perhaps a key another process added since this one cached the ring.
+        info = public_keys(include_retired=True, refresh=True).get(kid)
     if info is None:
         return "unknown_key"
     if not info.active:
@@ -212,6 +230,7 @@ def _private_key_of(row: SigningKey) -> Ed25519PrivateKey:
 def current_signer() -> Signer:
     """The key that signs now; the embedded default creates the first one on demand."""
     _sync_configured()
+    _promote_due()
     row = db.session.scalar(select(SigningKey).where(SigningKey.signing.is_(True), SigningKey.retired_at.is_(None))
                             .order_by(SigningKey.created_at.desc(), SigningKey.kid).limit(1))
     if row is None:
@@ -225,12 +244,44 @@ def current_signer() -> Signer:
     return cached
 
 
-def _create(*, signing: bool, action: str) -> SigningKey:
+def activation_delay() -> timedelta:
+    """How long a rotated-in key is published before it signs: by default longer than the caches, so
+    every process has read it (and offline verifiers fetching /api/v1/keys have had time to)."""
+    configured = current_app.config.get("BACKOFFICE_KEY_ACTIVATION_SECONDS")
+    if configured is None or configured == "":
+        # twice the cache time, plus the 5 minutes GET /api/v1/keys lets offline verifiers cache the key set
+        configured = 2 * float(current_app.config.get("BACKOFFICE_KEY_CACHE_SECONDS", 30)) + 300
+    return timedelta(seconds=max(0.0, float(configured)))
+
+
+def _pending() -> list[SigningKey]:
+    return list(db.session.scalars(select(SigningKey).where(
+        SigningKey.signing.is_(False), SigningKey.retired_at.is_(None), SigningKey.signs_from.is_not(None))
+        .order_by(SigningKey.signs_from, SigningKey.kid)))
+
+
+def _make_signer(row: SigningKey, action: str) -> None:
+    for other in db.session.scalars(select(SigningKey).where(SigningKey.signing.is_(True), SigningKey.kid != row.kid)):
+        other.signing = False
+    row.signing, row.signs_from = True, None
+    audit.record(action, entity_name="signing_keys", entity_id=row.kid, after={"kid": row.kid, "signing": True})
+
+
+def _promote_due() -> None:
+    """A next key whose time has come becomes the signer (whichever process asks first; the others agree)."""
+    due = [row for row in _pending() if row.signs_from <= utcnow()]
+    if due:
+        _make_signer(due[-1], "signing_key.activate")
+        db.session.commit()
+        invalidate()
+
+
+def _create(*, signing: bool, action: str, signs_from: datetime | None = None) -> SigningKey:
     private = Ed25519PrivateKey.generate()
     public_raw = _raw_public(private)
     row = SigningKey(kid=kid_for(public_raw), public_key=public_raw,
                      private_key=_fernet().encrypt(_raw_private(private)).decode("ascii"),
-                     created_at=utcnow(), signing=signing)
+                     created_at=utcnow(), signing=signing, signs_from=signs_from)
     if signing:
         for other in db.session.scalars(select(SigningKey).where(SigningKey.signing.is_(True))):
             other.signing = False
@@ -248,9 +299,20 @@ def generate() -> SigningKey:
     return _create(signing=has_signer is None, action="signing_key.generate")
 
 
-def rotate() -> SigningKey:
-    """A new key signs from now on; older keys still verify until retired."""
-    return _create(signing=True, action="signing_key.rotate")
+def rotate(*, now: bool = False) -> SigningKey:
+    """Publish a new next key, which signs after `activation_delay()`; a next key published by an earlier
+    rotation signs from now on. `now=True` makes the new key sign at once (a compromised signer: codes it signs
+    may fail for up to the cache time on verifiers that have not fetched the key yet). Older keys still verify
+    until retired."""
+    _sync_configured()
+    _promote_due()
+    has_signer = db.session.scalar(select(SigningKey.kid).where(SigningKey.signing.is_(True),
+                                                                SigningKey.retired_at.is_(None)).limit(1))
+    if now or has_signer is None:
+        return _create(signing=True, action="signing_key.rotate")
+    for waiting in _pending():  # the key published by the previous rotation: everyone has it by now
+        _make_signer(waiting, "signing_key.activate")
+    return _create(signing=False, action="signing_key.rotate", signs_from=utcnow() + activation_delay())
 
 
 def use(kid: str) -> SigningKey:
@@ -263,10 +325,7 @@ def use(kid: str) -> SigningKey:
     if row.retired_at is not None:
         raise KeyRingError(f"key {kid} is retired")
     _private_key_of(row)  # refuse a key this server cannot sign with
-    for other in db.session.scalars(select(SigningKey).where(SigningKey.signing.is_(True), SigningKey.kid != kid)):
-        other.signing = False
-    row.signing = True
-    audit.record("signing_key.use", entity_name="signing_keys", entity_id=kid, after={"kid": kid, "signing": True})
+    _make_signer(row, "signing_key.use")
     db.session.commit()
     invalidate()
     return row
@@ -275,6 +334,7 @@ def use(kid: str) -> SigningKey:
 def retire(kid: str) -> SigningKey:
     """Stop accepting a key: payloads it signed are rejected from now on. The signer cannot be retired
     (rotate first), so the ring always has a key to sign with."""
+    _promote_due()
     row = db.session.get(SigningKey, kid)
     if row is None:
         raise KeyRingError(f"no key {kid!r}")
@@ -284,6 +344,7 @@ def retire(kid: str) -> SigningKey:
         raise KeyRingError(f"key {kid} is the current signer: rotate first, then retire it")
     row.retired_at = utcnow()
     row.private_key = None  # a retired key never signs again
+    row.signs_from = None
     audit.record("signing_key.retire", entity_name="signing_keys", entity_id=kid, after={"kid": kid})
     db.session.commit()
     invalidate()
@@ -291,6 +352,7 @@ def retire(kid: str) -> SigningKey:
 
 
 def list_keys() -> list[SigningKey]:
+    _promote_due()
     return list(db.session.scalars(select(SigningKey).order_by(SigningKey.created_at, SigningKey.kid)))
 
 
