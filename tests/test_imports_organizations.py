@@ -155,7 +155,9 @@ def test_each_row_error_at_its_cell(ctx, tmp_path):
 def test_csv_import(ctx, tmp_path):
     admin = get_user("admin")
     code = tax_codes(1)[0]
-    text = "Tên doanh nghiệp;MST;Quận/Huyện;Phường/Xã;SĐT\r\nCửa hàng Ánh Dương;{};Q1;P. Tân Định;0903 555 666\r\n"
+    # A new organization states its sector (issue 22, point 4: never a silent "Khác").
+    text = ("Tên doanh nghiệp;MST;Quận/Huyện;Phường/Xã;SĐT;Ngành\r\n"
+            "Cửa hàng Ánh Dương;{};Q1;P. Tân Định;0903 555 666;Siêu thị\r\n")
     path = write(tmp_path, "ds.csv", ("\ufeff" + text.format(int(code))).encode())
     record = apply(preview(admin, path), admin)
     assert record.state == service.APPLIED

@@ -56,7 +56,9 @@ def test_formula_looking_names_stay_text(app, report_data, as_user):
     assert len(plus_cells) == 1 and plus_cells[0].data_type == "s"
 
 
-def test_latest_assessment_wins_and_labels_come_from_the_frozen_set(app, report_data, as_user):
+def test_latest_assessment_wins_and_labels_come_from_the_frozen_set(app, report_data, as_user, monkeypatch):
+    # The organizations were created today: no first-assessment grace, so one never self-assessed is overdue.
+    monkeypatch.setitem(app.config, "BACKOFFICE_FIRST_ASSESSMENT_GRACE_DAYS", 0)
     wb = open_workbook(as_user("inspector.q1").get(f"/admin/reports/district/{Q1}.xlsx").data)
     rows = {r[0]: r for r in wb["Tổ chức, doanh nghiệp"].iter_rows(min_row=2, values_only=True)}
     tag, (formula, plus, _plain) = report_data["tag"], report_data["names"]

@@ -1,5 +1,5 @@
 """Compliance lists: organizations in scope with their latest self-assessment, latest inspection, staff green
-share and whether they are overdue.
+share and whether they are overdue (criteria.overdue: the one rule, with the first assessment's grace period).
 
 The latest assessment per organization is a correlated subquery (ORDER BY submitted_at DESC LIMIT 1) that
 walks the index ix_assessments_org_kind_submitted backwards, joined by primary key: only the rows of the page
@@ -8,13 +8,14 @@ are ever looked at when no filter needs them, so the first page stays fast at 10
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Iterator
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import aliased
 
 from backoffice.auth.scope import scope_clause
+from backoffice.criteria.overdue import overdue_clause
 from backoffice.domain import AssessmentKind
 from backoffice.extensions import db
 from backoffice.models import Assessment, District, Organization, Staff, Ward
@@ -59,9 +60,9 @@ def _latest(kind: AssessmentKind):
             .correlate(Organization).scalar_subquery())
 
 
-def _base(user: Any, filters: Filters, cutoff: datetime) -> tuple[Select, Any, Any]:
+def _base(user: Any, filters: Filters, now: datetime, overdue_days: int) -> tuple[Select, Any, Any]:
     own, insp = aliased(Assessment, name="own"), aliased(Assessment, name="insp")
-    overdue = or_(own.submitted_at.is_(None), own.submitted_at < cutoff)
+    overdue = overdue_clause(own.id.is_(None), own.submitted_at, now, overdue_days)
     stmt = (select(Organization.id, Organization.name, Organization.tax_code, Organization.sector,
                    District.name.label("district"), Ward.name.label("ward"),
                    own.id.label("self_id"), own.level.label("self_level"), own.percent.label("self_percent"),
@@ -91,10 +92,10 @@ def _base(user: Any, filters: Filters, cutoff: datetime) -> tuple[Select, Any, A
     return stmt, own, conditions
 
 
-def _count(user: Any, filters: Filters, cutoff: datetime) -> int:
+def _count(user: Any, filters: Filters, now: datetime, overdue_days: int) -> int:
     needs_assessment = filters.level is not None or filters.overdue is not None
     if needs_assessment:
-        stmt, _own, _c = _base(user, filters, cutoff)
+        stmt, _own, _c = _base(user, filters, now, overdue_days)
         return db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     # Without a level or overdue filter the count needs no assessment at all.
     stmt = select(func.count(Organization.id)).where(scope_clause(Organization, user))
@@ -108,19 +109,17 @@ def _count(user: Any, filters: Filters, cutoff: datetime) -> int:
 def page(user: Any, filters: Filters, now: datetime, overdue_days: int, number: int = 1,
          per_page: int = 50, with_green_share: bool = True) -> tuple[list[Row], int]:
     """One page of the compliance list, and the total number of rows."""
-    cutoff = now - timedelta(days=overdue_days)
-    stmt, _own, _c = _base(user, filters, cutoff)
+    stmt, _own, _c = _base(user, filters, now, overdue_days)
     stmt = stmt.order_by(Organization.name, Organization.id).limit(per_page).offset((max(number, 1) - 1) * per_page)
     rows = [Row(*r[:6], *r[6:14], bool(r[14])) for r in db.session.execute(stmt)]
     if with_green_share:
         attach_green_shares(rows, now)
-    return rows, _count(user, filters, cutoff)
+    return rows, _count(user, filters, now, overdue_days)
 
 
 def iterate(user: Any, filters: Filters, now: datetime, overdue_days: int, chunk: int = 1000) -> Iterator[Row]:
     """Every row, in chunks (green shares computed per chunk), for the Excel export."""
-    cutoff = now - timedelta(days=overdue_days)
-    stmt, _own, _c = _base(user, filters, cutoff)
+    stmt, _own, _c = _base(user, filters, now, overdue_days)
     last_name, last_id = None, 0
     while True:
         query = stmt.order_by(Organization.name, Organization.id).limit(chunk)

@@ -10,12 +10,13 @@ from typing import Any
 from sqlalchemy import case, func, select
 
 from backoffice.auth.scope import scope, scope_clause
+from backoffice.criteria.overdue import is_overdue
 from backoffice.domain import AssessmentKind, AssessmentState, Colour
 from backoffice.extensions import db
 from backoffice.models import (
     Assessment, CheckIn, Location, Organization, Person, PersonalQRIssue, Staff,
 )
-from backoffice.reports.queries import DaySeries, as_date, local_date, valid_days
+from backoffice.reports.queries import DaySeries, as_date, local_date
 from backoffice.reports.scope import CHECKIN_DAYS
 from backoffice.timeutil import LOCAL_TZ, local_today, now_utc
 
@@ -86,7 +87,7 @@ class OrgFigures:
 
     @property
     def overdue(self) -> bool:
-        return self.self_at is None or self.self_at < now_utc() - timedelta(days=valid_days())
+        return is_overdue(self.organization, self.self_at, now_utc())
 
 
 def org_figures(user: Any) -> OrgFigures:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
 
 from backoffice.auth.scope import scope_clause
+from backoffice.criteria.overdue import overdue_clause
 from backoffice.domain import AssessmentKind, AssessmentState, Colour
 from backoffice.extensions import db
 from backoffice.models import (
@@ -121,7 +122,7 @@ class AreaFigures:
     name: str
     organizations: int = 0
     assessed: int = 0
-    overdue: int = 0  # never assessed, or the latest self-assessment is older than the validity
+    overdue: int = 0  # criteria.overdue: never assessed past the grace period, or assessed too long ago
     never: int = 0
     inspected: int = 0  # organizations with at least one inspection
     inspections_30d: int = 0
@@ -154,7 +155,6 @@ def scope_figures(rs: ReportScope, by_ward: bool = False, with_staff: bool = Tru
     and per-level tables are sums of those few grouped rows, so each latest assessment is found once.
     `with_staff=False` leaves the staff figures to `add_staff` (the workbooks count staff meanwhile)."""
     area = _area(rs, by_ward)
-    cutoff = rs.since(valid_days())
     one = literal(1)
     stmt, ls = join_latest(select(Organization.id).select_from(Organization), rs, AssessmentKind.SELF)
     stmt, li = join_latest(stmt, rs, AssessmentKind.INSPECTION)
@@ -163,7 +163,7 @@ def scope_figures(rs: ReportScope, by_ward: bool = False, with_staff: bool = Tru
             area.label("area"), ls.level.label("level"), Organization.sector, li.level.label("inspection_level"),
             func.count().label("orgs"), func.count(ls.organization_id).label("assessed"),
             func.sum(case((ls.organization_id.is_(None), one), else_=0)).label("never"),
-            func.sum(case((ls.organization_id.is_(None), one), (ls.submitted_at < cutoff, one),
+            func.sum(case((overdue_clause(ls.organization_id.is_(None), ls.submitted_at, rs.end), one),
                           else_=0)).label("overdue"),
             func.count(li.organization_id).label("inspected"), maintain_column_froms=True)
         .where(rs.org_clause()).group_by(area, ls.level, Organization.sector, li.level)
@@ -351,7 +351,7 @@ def organization_rows(rs: ReportScope, batch: int = 5000) -> Iterator[OrgRow]:
     stmt, li = join_latest(stmt, rs, AssessmentKind.INSPECTION)
     stmt, c7 = _join_recent_checkins(stmt, rs)
     # Local days and the overdue flag from the database: 200,000 timestamps need no conversion in Python.
-    overdue = ls.submitted_at.is_(None) | (ls.submitted_at < rs.since(valid_days()))
+    overdue = overdue_clause(ls.organization_id.is_(None), ls.submitted_at, rs.end)
     stmt = (
         stmt.with_only_columns(Organization.id, Organization.name, Organization.tax_code, Organization.sector,
                                Organization.district_code, Ward.name, ls.level, ls.percent,

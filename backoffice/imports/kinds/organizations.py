@@ -36,6 +36,19 @@ _SECTOR_WORDS = {
 SECTOR_OPTIONS = {str(s): s.value for s in Sector} | {label: s.value for s, label in SECTOR_VI.items()} | \
     {word: s.value for s, words in _SECTOR_WORDS.items() for word in words}
 
+
+def _accepted_sectors() -> str:
+    return "; ".join(SECTOR_VI.values())
+
+
+_sector_choice = c.choice(SECTOR_OPTIONS, lambda v: _("\"%(value)s\" is not a sector of the list; accepted values: "
+                                                      "%(accepted)s.", value=v, accepted=_accepted_sectors()))
+
+
+def sector_of(value: Any) -> str:
+    """The sector code of a cell as written: the one place sector labels are matched (synonyms grow here)."""
+    return _sector_choice(value)
+
 COLUMNS = [
     c.Column("name", "Tên doanh nghiệp", "Organization name (required)",
              ("Tên đơn vị", "Tên tổ chức", "Tên cơ sở", "Tên công ty", "Tên", "Name", "Organization name",
@@ -50,7 +63,7 @@ COLUMNS = [
     c.Column("ward", "Phường/Xã", "Ward, e.g. Phường Bến Nghé, P.2, TT Củ Chi (required)",
              ("Phường", "Xã", "Phường xã thị trấn", "Ward"), required=True, example="Phường Bến Nghé", width=22),
     c.Column("sector", "Ngành", "Sector, from the list", ("Lĩnh vực", "Ngành nghề", "Loại hình", "Sector"),
-             parse=c.choice(SECTOR_OPTIONS, lambda v: _("\"%(value)s\" is not a sector of the list.", value=v)),
+             parse=sector_of,
              example=SECTOR_VI[Sector.FOOD_SERVICE], width=28),
     c.Column("contact_name", "Người liên hệ", "Contact person",
              ("Họ tên người liên hệ", "Người đại diện", "Contact", "Contact person"), parse=c.text_of(128),
@@ -136,6 +149,11 @@ class OrganizationsKind(Kind):
 
     def compare(self, values: dict[str, Any], current: dict[str, Any] | None) -> Outcome:
         if current is None:
+            if "sector" not in values:
+                # A new organization's sector decides its criteria set and its place in every report: never a
+                # silent "Khác".
+                return Outcome(NEW, {}, [("sector", _("The sector is missing; accepted values: %(accepted)s.",
+                                                      accepted=_accepted_sectors()))])
             return Outcome(NEW, {}, [])
         if not current["_visible"]:
             return Outcome(NEW, {}, [("tax_code", _("This tax code belongs to an organization outside your scope; "
@@ -148,7 +166,7 @@ class OrganizationsKind(Kind):
         for values, current in rows:
             record = {f: (current or {}).get(f) for f in FIELDS}
             if current is None:
-                record.update(sector=Sector.OTHER.value, address="", contact_name="")
+                record.update(address="", contact_name="")  # the sector: required of new rows (compare)
                 created.append(values["tax_code"])
             record.update({k: v for k, v in values.items() if k in FIELDS})
             record.update(tax_code=values["tax_code"], status=OrgStatus.ACTIVE.value,
