@@ -156,7 +156,8 @@ def test_staff_import(app, as_user):
     with app.app_context():
         org_id = get_user("org1.admin").organization_id
         staff = {s.id_number: s for s in db.session.scalars(select(Staff).where(Staff.organization_id == org_id))}
-        assert staff["079090000001"].position == "Bếp trưởng" and staff["079090000001"].person_id is not None
+        # An imported ID number links nothing (issue 14): the person proves the link (backoffice.staff).
+        assert staff["079090000001"].position == "Bếp trưởng" and staff["079090000001"].person_id is None
         assert staff["079301000123"].phone == "+84912223333"
     assert as_user("admin").get(base).status_code == 403  # staff lists belong to organization admins
 

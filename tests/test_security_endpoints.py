@@ -87,6 +87,8 @@ EXPECT: dict[str, object] = {
     "tracing_admin.rerun": {A, I}, "tracing_admin.new": {A, I},
     "tracing_admin.approve": {A, I}, "tracing_admin.acknowledge_referral": {A, I},
     "tracing.acknowledge": {O},
+    # staff links (backoffice.staff): the organization's linked staff's health, the ward officer's queue
+    "staff_health.index": {O}, "staff_links.index": {W}, "staff_links.confirm": {W}, "staff_links.reject": {W},
 }
 # Model-view extras, judged from the view's own `access` like test_access_matrix does.
 MODEL_EXTRAS = {"action_view": "delete", "ajax_update": "edit", "ajax_lookup": None}

@@ -50,6 +50,11 @@ def init_admin(app: Flask) -> None:
     admin.add_view(TestResultView(m.TestResult, s, name=_l("Test results"), category=CAT_PEOPLE,
                                   endpoint="testresult"))
     admin.add_view(RecoveryView(m.Recovery, s, name=_l("Recoveries"), category=CAT_PEOPLE, endpoint="recovery"))
+    # Staff links the person proved (ward officers confirm) and the linked staff's health summary (organizations).
+    from backoffice import staff
+    from backoffice.staff.views import add_views as add_staff_views
+    staff.init_app(app)
+    add_staff_views(admin, CAT_ORGS, CAT_PEOPLE)
     admin.add_view(UserView(m.User, s, name=_l("Users"), category=CAT_SYSTEM, endpoint="user"))
     admin.add_view(AuditLogView(m.AuditLog, s, name=_l("Audit log"), category=CAT_SYSTEM, endpoint="auditlog"))
     app.jinja_env.globals["role_label"] = role_label

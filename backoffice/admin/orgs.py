@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from markupsafe import Markup
-from sqlalchemy import select
+from sqlalchemy import inspect as sa_inspect
 from wtforms import SelectField
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, ValidationError
 
@@ -13,10 +12,10 @@ from backoffice.admin.filters import choice_filter, district_filter, ward_filter
 from backoffice.domain import (
     DIRECTION_LABELS, ORG_STATUS_LABELS, SECTOR_LABELS, Direction, OrgStatus, Role, Sector, choices,
 )
-from backoffice.extensions import db
 from backoffice.forms import Phone, TaxCode, UniqueTaxCode, ward_in_district
-from backoffice.identifiers import clean_id_number, format_phone
-from backoffice.models import Organization, Person
+from backoffice.identifiers import format_phone
+from backoffice.models import Organization
+from backoffice.staff import labels as staff_labels
 
 
 def _label(labels):
@@ -41,8 +40,9 @@ ORG_LABELS = {
     "location": _l("Location"), "direction": _l("Direction"), "active": _l("Active"), "position": _l("Position"),
     "full_name": _l("Full name"), "id_number": _l("ID number"), "person": _l("Resident record"),
     "district_code": _l("District"), "ward_code": _l("Ward"), "decided_at": _l("Decided at"),
-    "decision_note": _l("Decision note"),
+    "decision_note": _l("Decision note"), **staff_labels.COLUMN_LABELS,
 }
+_link_status = staff_labels.link_status
 
 
 class OrganizationView(ScopedModelView):
@@ -52,8 +52,9 @@ class OrganizationView(ScopedModelView):
         Role.WARD_OFFICER: READ,
         Role.ORG_ADMIN: {"list", "details", "edit"},
     }
-    locked_fields = {Role.ORG_ADMIN: {"tax_code", "district", "status"}}
-    org_admin_hidden = ("tax_code", "district", "status")
+    # The sector decides which inspector's scope the organization is in: not the organization's to change.
+    locked_fields = {Role.ORG_ADMIN: {"tax_code", "district", "status", "sector"}}
+    org_admin_hidden = ("tax_code", "district", "status", "sector")
 
     column_list = ["name", "tax_code", "sector", "district", "ward", "workers_on_site", "status"]
     column_details_list = ["name", "tax_code", "sector", "address", "ward", "district", "contact_name", "phone",
@@ -169,29 +170,33 @@ class StaffView(ScopedModelView):
         Role.INSPECTOR: READ,
         Role.ORG_ADMIN: ALL_ACTIONS,
     }
-    column_list = ["organization", "full_name", "id_number", "phone", "position", "active", "person"]
+    column_list = ["organization", "full_name", "id_number", "phone", "position", "active", "link_method"]
+    # Never the linked resident (its name and ID would be the registry's data): the link's status only.
+    column_details_list = ["organization", "full_name", "id_number", "phone", "position", "active", "link_method",
+                           "linked_at", "created_at", "updated_at"]
     column_labels = ORG_LABELS
     column_searchable_list = ["full_name", "id_number"]
     column_filters = ["active", "position"]
     column_default_sort = ("id", True)
     column_formatters = {
-        "phone": _phone,
-        "person": lambda v, c, m, n: Markup('<span class="badge badge-success">✓</span>') if m.person_id else "",
+        "phone": _phone, "link_method": _link_status,
     }
+    column_formatters_export = {"link_method": _link_status}
     form_columns = ["organization", "full_name", "id_number", "phone", "position", "active"]
     form_args = {"full_name": {"validators": [DataRequired(), Length(max=128)]},
                  "id_number": {"validators": [Optional(), Length(max=20)]},
                  "phone": {"validators": [Phone()]},
                  "organization": {"validators": [DataRequired()]}}
-    column_export_list = ["organization", "full_name", "id_number", "phone", "position", "active"]
+    column_export_list = ["organization", "full_name", "id_number", "phone", "position", "active", "link_method"]
 
     def on_model_change(self, form, model, is_created):
-        # Link the worker to the resident registry when the ID number is known there, so the
-        # organization sees its staff's health status (and criteria facts can count it).
-        if model.id_number:
-            try:
-                model.id_number, _type = clean_id_number(model.id_number)
-            except ValueError as exc:
-                raise ValidationError(str(exc)) from None
-            model.person_id = db.session.scalar(select(Person.id).where(Person.id_number == model.id_number))
+        # A typed ID number links nothing and asks nothing of the registry (so no answer, nor its time, tells
+        # whether it exists there): the person proves the link (backoffice.staff.service).
+        from backoffice.staff import service as staff_links
+        try:
+            model.id_number = staff_links.typed_id_number(model.id_number)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+        if not is_created and sa_inspect(model).attrs.id_number.history.has_changes():
+            staff_links.typed_id_changed(model)
         super().on_model_change(form, model, is_created)

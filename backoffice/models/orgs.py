@@ -141,12 +141,17 @@ class DeviceToken(Base):
 
 
 class Staff(TimestampMixin, Base):
-    """A worker of an organization; linked to a Person when their ID is in the registry."""
+    """A worker of an organization. `id_number` is what the organization typed (its own data); `person_id` links
+    the row to a registry resident only once the person proved it (backoffice.staff.service): their own signed
+    personal QR scanned at one of the organization's checkpoints, or their ward officer's confirmation."""
 
     __tablename__ = "staff"
     __table_args__ = (
         UniqueConstraint("organization_id", "person_id"),
         UniqueConstraint("organization_id", "id_number"),
+        CheckConstraint("link_method IS NULL OR link_method IN ('signed_scan', 'ward')", name="link_method"),
+        # The ward officers' queue finds pending rows by the typed ID number across organizations.
+        Index("ix_staff_id_number", "id_number"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -157,6 +162,13 @@ class Staff(TimestampMixin, Base):
     phone: Mapped[str | None] = mapped_column(String(20))
     position: Mapped[str] = mapped_column(String(128), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # How, when and by whom the link to the registry was proved ('signed_scan' | 'ward'); all NULL while pending.
+    link_method: Mapped[str | None] = mapped_column(String(16))
+    linked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # No foreign key (as Organization.decided_by_id): the audit log names the user anyway.
+    linked_by_id: Mapped[int | None] = mapped_column(Integer)
+    # A ward officer declined to confirm: the row leaves the ward's queue (a signed scan may still link it).
+    link_rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     organization: Mapped[Organization] = relationship(back_populates="staff")
     person: Mapped["Person | None"] = relationship()  # noqa: F821 (people.py imports this module)

@@ -34,6 +34,7 @@ from backoffice.qr.checkins import auto_checkout, check_out, purge_checkins  # n
 from backoffice.qr.payload import ParsedPayload, ScanRejected, normalise_name, parse_scan_text
 from backoffice.qr.person_records import BY as PERSON_BY, PersonRecords, Prefetched
 from backoffice.qr.points import ScanPoint
+from backoffice.staff import service as staff_links
 from backoffice.timeutil import now_utc
 
 if TYPE_CHECKING:
@@ -245,6 +246,12 @@ def record_scan(text: str, *, checkpoint: Checkpoint | None = None, location: Lo
             if attempt == RETRIES - 1:
                 raise
             connection = own or db.session.connection()
+    if parsed.kind == "signed" and not person.is_staff and point.checkpoint_id is not None:
+        # The person's own signed QR at this organization's checkpoint is the proof a pending staff row needs
+        # (backoffice.staff); for anyone not pending this costs one indexed lookup.
+        staff_links.after_signed_scan(own or db.session.connection(), organization_id=org_id, person_id=person.id,
+                                      id_number=person.id_number, checkpoint_id=point.checkpoint_id, user=user,
+                                      device_token_id=device_token.id if device_token is not None else None, now=now)
     return ScanResult(colour=status.colour, reason=reason, rule_id=status.rule_id,
                       rule_version=status.rule_version, name=person.full_name, id_masked=mask_id(person.id_number),
                       checkin_id=checkin_id,

@@ -1,5 +1,6 @@
 """An organization's staff list, imported by its organization admin; matched by ID number within the
-organization, and linked to the resident registry when the ID number is known there."""
+organization. An imported ID number links nothing and the registry is never asked (no preview, result or error
+tells whether it exists there): the person proves the link later (backoffice.staff.service)."""
 from __future__ import annotations
 
 from typing import Any
@@ -12,7 +13,7 @@ from backoffice.domain import Role
 from backoffice.extensions import db
 from backoffice.imports import columns as c
 from backoffice.imports.kinds import NEW, UNCHANGED, UPDATE, Kind, Outcome, diff, matching, upsert
-from backoffice.models import Person, Staff
+from backoffice.models import Staff
 
 COLUMNS = [
     c.Column("full_name", "Họ và tên", "Full name (required)",
@@ -46,7 +47,7 @@ class StaffKind(Kind):
         return {"organization_id": self.organization_id, "ward_code": None, "district_code": None}
 
     def existing(self, keys: list[Any]) -> dict[Any, dict[str, Any]]:
-        stmt = scope(select(Staff.id, Staff.id_number, Staff.person_id, *(getattr(Staff, f) for f in FIELDS)),
+        stmt = scope(select(Staff.id, Staff.id_number, *(getattr(Staff, f) for f in FIELDS)),
                      self.user, Staff).where(Staff.organization_id == self.organization_id,
                                              matching(Staff.id_number, keys))
         return {row.id_number: row._asdict() | {"_visible": 1} for row in db.session.execute(stmt)}
@@ -58,13 +59,6 @@ class StaffKind(Kind):
         return Outcome(UPDATE if changes else UNCHANGED, changes, [])
 
     def write(self, rows, now) -> list[Any]:
-        keys = [values["id_number"] for values, _ in rows]
-        # Link to the registry by ID number. Only the id is read: nothing about the person is shown, and a
-        # person already linked to another staff row of this organization is not linked twice.
-        persons = dict(db.session.execute(select(Person.id_number, Person.id).where(matching(Person.id_number, keys))).all())
-        taken = set(db.session.scalars(select(Staff.person_id).where(
-            Staff.organization_id == self.organization_id, Staff.person_id.in_(list(persons.values())),
-            Staff.id_number.not_in(keys) | Staff.id_number.is_(None))))
         records, created = [], []
         for values, current in rows:
             record = {f: (current or {}).get(f) for f in FIELDS}
@@ -72,10 +66,9 @@ class StaffKind(Kind):
                 record["position"] = ""
                 created.append(values["id_number"])
             record.update({k: v for k, v in values.items() if k in FIELDS})
-            person_id = (current or {}).get("person_id") or persons.get(values["id_number"])
-            record.update(organization_id=self.organization_id, id_number=values["id_number"],
-                          person_id=None if person_id in taken else person_id, active=True,
+            # The key is the ID number, so an existing row keeps its link (proved or not); a new row has none.
+            record.update(organization_id=self.organization_id, id_number=values["id_number"], active=True,
                           created_at=now, updated_at=now)
             records.append(record)
-        upsert(Staff.__table__, records, ["organization_id", "id_number"], [*FIELDS, "person_id", "updated_at"])
+        upsert(Staff.__table__, records, ["organization_id", "id_number"], [*FIELDS, "updated_at"])
         return created
