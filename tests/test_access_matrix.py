@@ -242,3 +242,52 @@ def test_access(app, ctx, clients, edit_targets, endpoint, username, action):
             expected = "text/csv" if kind == "csv" else "spreadsheetml"
             assert expected in response.headers["Content-Type"]
             assert "attachment" in response.headers["Content-Disposition"]
+
+
+# --- widening: a write, a scan or a check-in never makes a resident readable (issue 14) ----------------------
+PERSON_ENDPOINTS = ["person", "vaccination", "testresult", "recovery"]
+
+
+@pytest.fixture(scope="module")
+def widened(app, clients):
+    """org1.admin lists a resident as staff (form and import), the resident's national text is scanned at org1's
+    checkpoint, the resident checks in there by themselves and visits it: every way the old scope widened."""
+    from backoffice.qr.checkin_page import national_text
+    from backoffice.qr.payload import issue_personal_payload
+    from backoffice.qr.service import record_scan
+    from qr_support import checkpoint
+    with app.app_context():
+        resident = _new_person(db.session.scalar(select(Person).order_by(Person.id)))
+        resident.birth_date = date(1990, 1, 1)
+        db.session.add(resident)
+        db.session.flush()
+        db.session.add(Vaccination(person_id=resident.id, vaccine="pfizer", dose_number=1,
+                                   vaccinated_on=date(2021, 9, 1)))
+        db.session.commit()
+        client, token = clients["org1.admin"]
+        org1 = get_user("org1.admin").organization_id
+        assert client.post("/admin/staff/new/", data={"csrf_token": token, "organization": org1,
+                                                     "full_name": "Matrix widening", "id_number": resident.id_number}
+                           ).status_code == 302
+        gate = checkpoint()
+        record_scan(national_text(resident), checkpoint=gate, method="scanner", user=get_user("org1.staff"))
+        record_scan(issue_personal_payload(resident), location=gate.location, method="self")
+        return {"person": resident.id,
+                "vaccination": db.session.scalar(select(Vaccination.id).where(Vaccination.person_id == resident.id))}
+
+
+@pytest.mark.parametrize("username", ["org1.admin", "org1.staff"])
+@pytest.mark.parametrize("endpoint", PERSON_ENDPOINTS)
+def test_widening_writes_scans_and_checkins_open_no_resident(app, ctx, clients, widened, endpoint, username):
+    client, _token = clients[username]
+    record = widened["vaccination"] if endpoint == "vaccination" else widened["person"]
+    for path in ("/", f"/details/?id={record}", f"/edit/?id={record}", "/export/csv/", "/export/xlsx/"):
+        response = client.get(f"/admin/{endpoint}{path}")
+        assert response.status_code in (403, 404), (path, response.status_code)
+    if endpoint != "person":
+        lookup = client.get(f"/admin/{endpoint}/ajax/lookup/", query_string={"name": "person", "query": "0"})
+        assert lookup.status_code in (403, 404)
+    from backoffice.auth.scope import in_scope
+    assert not in_scope(Person, widened["person"], get_user(username))
+    staff = db.session.scalar(select(Staff).where(Staff.full_name == "Matrix widening"))
+    assert staff is not None and staff.person_id is None

@@ -31,7 +31,7 @@ HEALTH_ACCESS = {
     Role.CITY_ADMIN: ALL_ACTIONS,
     Role.INSPECTOR: READ,
     Role.WARD_OFFICER: ALL_ACTIONS,
-    Role.ORG_ADMIN: {"list", "details"},
+    # No Role.ORG_ADMIN: an organization sees its linked staff's health summary (backoffice.staff), not records.
 }
 
 
@@ -40,7 +40,7 @@ class PersonView(ScopedModelView):
         Role.CITY_ADMIN: ALL_ACTIONS,
         Role.INSPECTOR: READ,
         Role.WARD_OFFICER: READ | {"create", "edit"},
-        Role.ORG_ADMIN: {"list", "details"},
+        # No Role.ORG_ADMIN: the registry is not an organization's to read, not even its staff's rows (issue 14).
     }
     column_list = ["full_name", "id_number", "birth_date", "phone", "ward"]
     column_details_list = ["full_name", "id_number", "id_type", "qid", "birth_date", "gender", "phone", "address",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
-from sqlalchemy import ColumnElement, Select, exists, false, select, true
+from sqlalchemy import ColumnElement, Select, false, select, true
 from sqlalchemy.orm import Query
 
 from backoffice.domain import Role
@@ -90,10 +90,10 @@ def persons_clause(user: Any) -> ColumnElement[bool]:
         return Person.ward_code.in_(select(Ward.code).where(Ward.district_code.in_(user.district_codes)))
     if role == Role.WARD_OFFICER:
         return Person.ward_code == user.ward_code
-    if role == Role.ORG_ADMIN:
-        # Its staff and its visitors (the letter lets organizations see both).
-        return exists().where(Staff.person_id == Person.id, Staff.organization_id == user.organization_id) | \
-            exists().where(CheckIn.person_id == Person.id, CheckIn.organization_id == user.organization_id)
+    # Organization admins and checkpoint staff read no registry row, not even their staff's or visitors': letter
+    # 1913 gives them their staff's health summary (backoffice.staff.service, for links the person proved) and
+    # what each scan showed (stored on the check-in), never the record. Typing an ID number, a scan or a
+    # check-in must not widen this (issue 14).
     return false()
 
 
@@ -101,6 +101,8 @@ def _by_person(column: Any) -> Rule:
     def rule(user: Any) -> ColumnElement[bool]:
         if user.role == Role.CITY_ADMIN:
             return true()
+        if user.role in (Role.ORG_ADMIN, Role.CHECKPOINT_STAFF):
+            return false()  # as persons_clause: no registry row, so none of its health records either
         return column.in_(select(Person.id).where(persons_clause(user)))
 
     return rule
