@@ -2,8 +2,12 @@
 
 Nothing parses the file before it passed, in order: the extension (.xlsx or .csv), the magic bytes, the size
 limit, and for .xlsx a zip-bomb check on the central directory (member count, declared uncompressed total,
-compression ratio). Python's zipfile never inflates a member beyond its declared size, so checking the declared
-sizes bounds the real work. openpyxl then reads with defusedxml (installed, so openpyxl uses it for every XML
+compression ratio, and the declared size of EACH part against a cap for its kind). The per-part cap is what
+bounds memory: openpyxl's read-only mode streams worksheets row by row, but loads the shared strings, the styles
+and the workbook part whole (a 100 MB sharedStrings.xml, 11 MB zipped, took ~600 MB; its strings cost 4-6 times
+their XML). Python's zipfile never inflates a member beyond its declared size, and openpyxl is given an archive
+that counts the bytes of every part it inflates and stops at the part's cap anyway (`_BoundedZip`), so a lying
+directory changes nothing. openpyxl then reads with defusedxml (installed, so openpyxl uses it for every XML
 part), in read-only mode with `data_only=False` so formula cells are seen as formulas, and `reset_dimensions()`
 because the stored dimension of a sheet is whatever the writing program claimed.
 """
@@ -16,10 +20,11 @@ import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 from flask_babel import gettext as _
-from openpyxl import load_workbook
+from defusedxml import ElementTree as SafeTree
+from openpyxl.reader.excel import ExcelReader
 from openpyxl.utils import get_column_letter
 
 import defusedxml  # noqa: F401  (openpyxl switches to defusedxml when it is importable; fail loudly if not)
@@ -36,6 +41,13 @@ class Limits:
     max_ratio: int = 150  # per member larger than 1 MB; sheet XML compresses 10-30×, bombs 1000×
     max_members: int = 2000
     max_rows: int = 200_000
+    # Each inflated part, by how openpyxl reads it. A worksheet is streamed row by row (only time grows with it;
+    # 200,000 rows of 10 columns with inline strings are ~150 MB). The shared strings are loaded whole, at 4-6
+    # times their size: 200,000 rows of unique names, addresses and contacts need ~55 MB. Anything else
+    # (styles, workbook, theme, relationships) is parsed whole into objects and is a few KB in real files.
+    max_sheet_part: int = 256 * 1024 * 1024
+    max_strings_part: int = 64 * 1024 * 1024
+    max_other_part: int = 16 * 1024 * 1024
 
 
 XLSX_MAGIC = b"PK\x03\x04"
@@ -43,6 +55,11 @@ XLSX_MAGIC = b"PK\x03\x04"
 
 def check_file(path: Path, filename: str, limits: Limits) -> str:
     """Refuse what is not a reasonable .xlsx or .csv; returns "xlsx" or "csv"."""
+    return _check(path, filename, limits)[0]
+
+
+def _check(path: Path, filename: str, limits: Limits) -> tuple[str, dict[str, int]]:
+    """`check_file`, and for an .xlsx the cap of each of its parts."""
     suffix = Path(filename).suffix.lower()
     if suffix not in (".xlsx", ".csv"):
         raise FileRejected(_("Only Excel workbooks (.xlsx) and CSV files (.csv) can be imported."))
@@ -58,29 +75,127 @@ def check_file(path: Path, filename: str, limits: Limits) -> str:
         if not head.startswith(XLSX_MAGIC):
             raise FileRejected(_("This file is not an Excel workbook (.xlsx), whatever its name says. "
                                  "Old .xls files must be saved as .xlsx first."))
-        _check_zip(path, limits)
-        return "xlsx"
+        return "xlsx", _check_zip(path, limits)
     if b"\x00" in head or head.startswith(XLSX_MAGIC) or head.startswith(b"\xd0\xcf\x11\xe0"):
         raise FileRejected(_("This file is not a CSV text file, whatever its name says."))
-    return "csv"
+    return "csv", {}
 
 
-def _check_zip(path: Path, limits: Limits) -> None:
+class PartTooLarge(Exception):
+    """A part inflated past its cap while openpyxl read it (not a ValueError: openpyxl rewraps those)."""
+
+    def __init__(self, part: str, limit: int):
+        super().__init__(part)
+        self.part, self.limit = part, limit
+
+
+def _part_too_large(part: str, size: int | None, limit: int) -> FileRejected:
+    if size is None:
+        return FileRejected(_("The part %(part)s of the workbook unpacks to more than %(limit)d MB, the most "
+                              "accepted for it (a possible \"zip bomb\"); it was not read.", part=part,
+                              limit=limit // 2**20))
+    return FileRejected(_("The part %(part)s of the workbook unpacks to %(size)d MB; at most %(limit)d MB is "
+                          "accepted for it (a possible \"zip bomb\"); it was not opened.", part=part,
+                          size=-(-size // 2**20), limit=limit // 2**20))
+
+
+STRINGS_TYPE = "sharedStrings+xml"
+SHEET_TYPE = "worksheet+xml"
+UNREAD_FOLDERS = ("xl/media/", "xl/embeddings/")  # pictures and objects: read-only openpyxl never inflates them
+
+
+def part_caps(archive: zipfile.ZipFile, limits: Limits) -> dict[str, int]:
+    """The cap of every part, by what [Content_Types].xml declares it to be: a part declared as the shared
+    strings gets that cap even if it is named like a sheet (openpyxl finds the strings by their declaration)."""
+    declared: dict[str, str] = {}
+    try:
+        info = archive.getinfo("[Content_Types].xml")
+        if info.file_size <= limits.max_other_part:
+            with archive.open(info) as source:
+                root = SafeTree.fromstring(source.read(limits.max_other_part + 1))
+            for item in root:
+                if item.tag.endswith("Override") and item.get("PartName"):
+                    declared[item.get("PartName").lstrip("/")] = item.get("ContentType", "")
+    except (KeyError, SafeTree.ParseError, ValueError, OSError, zipfile.BadZipFile):
+        pass  # a missing or broken manifest: openpyxl refuses the file; every part gets the strict cap
+    except Exception:  # defusedxml's refusals (entities, DTDs): the manifest is hostile, the file damaged
+        raise FileRejected(_("The workbook is damaged and cannot be opened.")) from None
+    caps = {}
+    for member in archive.infolist():
+        name, kind = member.filename, declared.get(member.filename, "")
+        if kind.endswith(STRINGS_TYPE) or (not kind and "sharedstrings" in name.lower()):
+            caps[name] = limits.max_strings_part
+        elif kind.endswith(SHEET_TYPE) or (not kind and name.startswith("xl/worksheets/")
+                                           and name.endswith(".xml")) or name.startswith(UNREAD_FOLDERS):
+            caps[name] = limits.max_sheet_part
+        else:
+            caps[name] = limits.max_other_part
+    return caps
+
+
+def _check_zip(path: Path, limits: Limits) -> dict[str, int]:
+    """The zip-bomb checks on the central directory; returns each part's cap for `_BoundedZip`."""
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
+            names = {m.filename for m in members}
+            if "[Content_Types].xml" not in names or not any(n.startswith("xl/") for n in names):
+                raise FileRejected(_("This file is not an Excel workbook (.xlsx), whatever its name says. "
+                                     "Old .xls files must be saved as .xlsx first."))
+            if len(members) > limits.max_members:
+                raise FileRejected(_("The workbook unpacks to far more data than a spreadsheet of its size "
+                                     "should (a possible \"zip bomb\"); it was not opened."))
+            caps = part_caps(archive, limits)
     except (zipfile.BadZipFile, OSError):
         raise FileRejected(_("The workbook is damaged and cannot be opened.")) from None
-    names = {m.filename for m in members}
-    if "[Content_Types].xml" not in names or not any(n.startswith("xl/") for n in names):
-        raise FileRejected(_("This file is not an Excel workbook (.xlsx), whatever its name says. "
-                             "Old .xls files must be saved as .xlsx first."))
+    for member in members:
+        if member.file_size > caps[member.filename]:
+            raise _part_too_large(member.filename, member.file_size, caps[member.filename])
     total = sum(m.file_size for m in members)
     too_packed = any(m.file_size > 2**20 and m.file_size > limits.max_ratio * max(m.compress_size, 1)
                      for m in members)
-    if len(members) > limits.max_members or total > limits.max_uncompressed or too_packed:
+    if total > limits.max_uncompressed or too_packed:
         raise FileRejected(_("The workbook unpacks to far more data than a spreadsheet of its size should "
                              "(a possible \"zip bomb\"); it was not opened."))
+    return caps
+
+
+class _CountedPart(io.RawIOBase):
+    """One part as openpyxl reads it, counting inflated bytes: past the part's cap it stops with PartTooLarge."""
+
+    def __init__(self, raw: IO[bytes], part: str, cap: int):
+        super().__init__()
+        self._raw, self._part, self._cap, self._count = raw, part, cap, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._raw.read(min(len(buffer), self._cap - self._count + 1))
+        self._count += len(data)
+        if self._count > self._cap:
+            raise PartTooLarge(self._part, self._cap)
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _BoundedZip(zipfile.ZipFile):
+    """The archive openpyxl reads through: every part it opens (or reads whole) is a `_CountedPart`."""
+
+    def __init__(self, file: IO[bytes], caps: dict[str, int], default_cap: int):
+        super().__init__(file)
+        self._caps, self._default_cap = caps, default_cap
+
+    def open(self, name, mode="r", pwd=None, *, force_zip64=False):
+        raw = super().open(name, mode, pwd, force_zip64=force_zip64)
+        if mode != "r":
+            return raw
+        part = name.filename if isinstance(name, zipfile.ZipInfo) else name
+        return io.BufferedReader(_CountedPart(raw, part, self._caps.get(part, self._default_cap)), 1 << 16)
 
 
 @dataclass
@@ -109,12 +224,24 @@ class Table:
 
 def open_table(path: Path, filename: str, limits: Limits, pick_sheet=None) -> Table:
     """Check, open and return the rows of the sheet `pick_sheet(first_rows_by_sheet)` chooses (default: first)."""
-    kind = check_file(path, filename, limits)
+    kind, caps = _check(path, filename, limits)
     if kind == "csv":
         return Table("csv", Path(filename).name, _csv_rows(path, limits), None)
     handle = path.open("rb")  # a file object: openpyxl would judge a path by its (staging) extension
     try:
-        workbook = load_workbook(handle, read_only=True, data_only=False)
+        # load_workbook(), with the counting archive in place of the one it opens (as openpyxl's own
+        # load_workbook does: construct the reader, read, take its workbook).
+        excel = ExcelReader(handle, read_only=True, data_only=False)
+        excel.archive.close()
+        excel.archive = _BoundedZip(handle, caps, limits.max_other_part)
+        excel.read()
+        workbook = excel.wb
+    except PartTooLarge as exc:
+        handle.close()
+        raise _part_too_large(exc.part, None, exc.limit) from None
+    except MemoryError:  # not a damaged file: the import's memory limit (jobs.py) says so itself
+        handle.close()
+        raise
     except Exception:  # openpyxl raises many types for broken parts; none of them is the user's to read
         handle.close()
         raise FileRejected(_("The workbook is damaged and cannot be opened.")) from None
@@ -130,7 +257,11 @@ def open_table(path: Path, filename: str, limits: Limits, pick_sheet=None) -> Ta
         raise FileRejected(_("The workbook has no worksheet."))
     chosen = sheets[0]
     if pick_sheet and len(sheets) > 1:
-        heads = {ws.title: [_values(r) for r in ws.iter_rows(max_row=10)] for ws in sheets[:5]}
+        try:
+            heads = {ws.title: [_values(r) for r in ws.iter_rows(max_row=10)] for ws in sheets[:5]}
+        except PartTooLarge as exc:
+            close()
+            raise _part_too_large(exc.part, None, exc.limit) from None
         title = pick_sheet(heads)
         chosen = next((ws for ws in sheets if ws.title == title), chosen)
     estimated = chosen.max_row if chosen.max_row and chosen.max_row > 1 else None
@@ -143,6 +274,13 @@ def _values(cells) -> list[Any]:
 
 
 def _xlsx_rows(ws, limits: Limits) -> Iterator[Row]:
+    try:
+        yield from _xlsx_rows_unbounded(ws, limits)
+    except PartTooLarge as exc:
+        raise _part_too_large(exc.part, None, exc.limit) from None
+
+
+def _xlsx_rows_unbounded(ws, limits: Limits) -> Iterator[Row]:
     data_rows = 0
     for number, cells in enumerate(ws.iter_rows(), start=1):
         values, formulas = [], set()

@@ -91,6 +91,10 @@ def run_preview(record: ImportRecord, user: Any, progress: Progress | None = Non
         db.session.rollback()
         staging.remove(token)
         return _finish(record.id, REJECTED, str(exc))
+    except MemoryError:  # the worker's memory limit (jobs.py): the file, not the server
+        db.session.rollback()
+        staging.remove(token)
+        return _finish(record.id, FAILED, out_of_memory_message())
     except Exception:
         log.exception("import %s: preview failed", record.id)
         db.session.rollback()
@@ -129,6 +133,21 @@ def _finish(record_id: int, state: str, message: str) -> ImportRecord:
     record.options = {**record.options, "message": message}
     db.session.commit()
     return record
+
+
+def out_of_memory_message() -> str:
+    return _("Nothing was imported: reading this file needed more memory than an import may use. Split it into "
+             "smaller files.")
+
+
+def fail_unfinished(record_id: int, message: str) -> ImportRecord | None:
+    """Mark failed an import whose job ended without finishing it (its process was killed or ran out of
+    memory): its transaction never committed, so only the record and the staging files are left to clean."""
+    record = db.session.get(ImportRecord, record_id)
+    if record is None or record.state not in RUNNING:
+        return record
+    staging.remove(record.options.get("token", ""))
+    return _finish(record_id, FAILED, message)
 
 
 def _check_owner(record: ImportRecord, user: Any) -> None:
@@ -195,6 +214,9 @@ def run_apply(record: ImportRecord, user: Any, progress: Progress | None = None)
     except engine.Blocked as exc:
         db.session.rollback()
         record = _finish(record_id, REJECTED, _("Nothing was imported. %(reason)s", reason=str(exc)))
+    except MemoryError:
+        db.session.rollback()
+        record = _finish(record_id, FAILED, out_of_memory_message())
     except Exception:
         log.exception("import %s: apply failed", record_id)
         db.session.rollback()

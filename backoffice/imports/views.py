@@ -68,8 +68,14 @@ class ImportView(BaseView):
             abort(404)
         return record
 
-    def _background(self, work, record) -> None:
-        jobs.start(current_app._get_current_object(), work, record.id, current_user.id, str(get_locale()))
+    def _job(self, action: str, record, wait: bool):
+        """Run the preview or apply in a memory-limited child process (jobs.py); a small file is waited for
+        (up to IMPORT_SYNC_WAIT_SECONDS), so its result shows at once. Returns the record as it is now."""
+        job = jobs.start(current_app._get_current_object(), action, record.id, current_user.id, str(get_locale()))
+        if wait:
+            job.wait(service.setting("IMPORT_SYNC_WAIT_SECONDS", 30))
+            db.session.expire_all()
+        return db.session.get(type(record), record.id)
 
     # --- upload and history ------------------------------------------------------------------------------
     @expose("/")
@@ -93,12 +99,10 @@ class ImportView(BaseView):
             record = service.receive(current_user, self.kind_name, upload.stream, upload.filename or "")
         except service.ImportRefused as exc:
             return self.index(refused=str(exc), status=413)
-        if record.options["size"] > service.setting("IMPORT_SYNC_BYTES", 1 << 20):
-            self._background(service.run_preview, record)
-        else:
-            record = service.run_preview(record, current_user)
-            if record.state == service.REJECTED:  # the file itself: say why, here, with a 4xx
-                return self.index(refused=record.options.get("message"), status=422)
+        record = self._job("preview", record, wait=record.options["size"] <= service.setting("IMPORT_SYNC_BYTES",
+                                                                                              1 << 20))
+        if record.state == service.REJECTED:  # the file itself: say why, here, with a 4xx
+            return self.index(refused=record.options.get("message"), status=422)
         return redirect(url_for(".show", record_id=record.id))
 
     @expose("/template.xlsx")
@@ -141,11 +145,9 @@ class ImportView(BaseView):
             return redirect(url_for(".show", record_id=record_id))
         counts = record.counts
         rows = counts.get("new", 0) + counts.get("update", 0)
-        if rows > service.setting("IMPORT_SYNC_ROWS", 5000) or (form.create_accounts.data and counts.get("new", 0)
-                                                                > 10):
-            self._background(service.run_apply, record)
-        else:
-            service.run_apply(record, current_user)
+        background = rows > service.setting("IMPORT_SYNC_ROWS", 5000) or (form.create_accounts.data
+                                                                          and counts.get("new", 0) > 10)
+        self._job("apply", record, wait=not background)
         return redirect(url_for(".show", record_id=record_id))
 
     @expose("/<int:record_id>/cancel", methods=["POST"])
