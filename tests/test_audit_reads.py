@@ -62,7 +62,8 @@ def records(app):
         location = db.session.scalar(select(Location).where(Location.organization_id == org_id).limit(1))
         at = now_utc() - timedelta(hours=3)
         checkin = CheckIn(person_id=mine.id, organization_id=org_id, location_id=location.id, checked_in_at=at,
-                          last_seen_at=at, status_colour="green", method="scanner")
+                          last_seen_at=at, checked_out_at=at + timedelta(minutes=30), checkout_reason="exit",
+                          status_colour="green", method="scanner")  # closed: other tests hold open stays
         db.session.add_all([vaccination, test, recovery, checkin])
         db.session.commit()
         return {"mine": mine.id, "mine_name": mine.full_name, "theirs": theirs.id, "vaccination": vaccination.id,

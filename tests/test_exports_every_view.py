@@ -43,7 +43,8 @@ def checkins(app):
         for i, person in enumerate(people):
             db.session.add(CheckIn(person_id=person.id, organization_id=org_id, location_id=location.id,
                                    checked_in_at=start + timedelta(minutes=i), last_seen_at=start + timedelta(minutes=i),
-                                   status_colour="green", method="scanner"))
+                                   checked_out_at=start + timedelta(minutes=30), checkout_reason="exit",
+                                   status_colour="green", method="scanner"))  # closed: one open stay a person
         db.session.commit()
     return len(people)
 
