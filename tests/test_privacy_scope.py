@@ -204,6 +204,10 @@ def test_own_signed_qr_at_the_orgs_checkpoint_links_and_shows_the_health_summary
                    "Đường Bí Mật"):
         assert secret not in html, secret
     assert_registry_closed(browser, resident.id)
+    # The page is a read of the worker's health records: audited, and the resident will see it.
+    from backoffice.audit import reads_of
+    assert any(entry.actor_name == "org1.admin" and (entry.after or {}).get("why") == "staff_health"
+               for entry in reads_of(resident.id))
     # The organization's own other pages never show the registry's name either.
     assert "Nhân Viên Chứng Minh" not in browser.get(f"/admin/staff/details/?id={staff_id}").get_data(as_text=True)
     # Nobody else's staff health: org2 sees none of it.

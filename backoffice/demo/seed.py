@@ -18,6 +18,7 @@ from backoffice.models import (
     Checkpoint, District, Location, Organization, Person, Recovery, Staff, User, Vaccination, Ward,
 )
 from backoffice.models.base import utcnow
+from backoffice.staff.service import WARD
 from backoffice.timeutil import local_today
 
 BEN_NGHE = 26740
@@ -200,6 +201,8 @@ def _link_staff_to_residents(rng: random.Random) -> None:
         if staff.organization_id == org1.id or rng.random() < 0.3:
             person = persons.pop()
             staff.person_id, staff.full_name, staff.id_number = person.id, person.full_name, person.id_number
+            # The demo's links stand for ones the residents' wards confirmed (the only other proof is a scan).
+            staff.link_method, staff.linked_at = WARD, utcnow()
     db.session.flush()
 
 

@@ -193,6 +193,7 @@ class StaffHealth:
     colour: str = ""
     reason: str = ""
     green_until: date | None = None
+    person_id: int | None = None  # for the read audit only; never shown
 
 
 def green_until(doses: list[tuple[str, date]], recoveries: list[date], at: datetime) -> date | None:
@@ -246,5 +247,5 @@ def health_summaries(user: Any, *, at: datetime | None = None) -> list[StaffHeal
         status = health.status_from(person_doses, recoveries, at)
         out.append(StaffHealth(s.id, s.full_name, s.position, s.id_number, s.link_method, s.linked_at,
                                person_doses, tests.get(s.person_id), recovered.get(s.person_id), status.colour,
-                               status.reason, green_until(person_doses, recoveries, at)))
+                               status.reason, green_until(person_doses, recoveries, at), s.person_id))
     return out

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from backoffice import audit
 from backoffice.auth.permissions import deny
 from backoffice.domain import COLOUR_LABELS, Colour, Role
 from backoffice.staff import service
@@ -69,6 +70,8 @@ class StaffHealthView(_RoleView):
     @expose("/")
     def index(self):
         rows = service.health_summaries(current_user._get_current_object())
+        # Every read of a person's records is audited: this page shows linked staff's health summaries.
+        audit.read((r.person_id for r in rows), why="staff_health")
         return self.render("staff/health.html", rows=rows, local=to_local, colours=COLOUR_LABELS,
                            green=Colour.GREEN.value, methods=METHOD_LABELS, tests=TEST_LABELS)
 

@@ -45,7 +45,7 @@ def test_ward_officer_registers_a_resident_and_prints_the_card(app, live_server,
         person_id, qr_ref = person.id, person.qr_ref
     row = page.locator(f"#residents tr[data-person='{person_id}']")
     expect(row).to_contain_text(full_name)
-    expect(row).to_contain_text("******" + id_number[-6:])  # the ID number masked, as on the card
+    expect(row).to_contain_text("*" * (len(id_number) - 4) + id_number[-4:])  # masked to its last 4, as on the card
     expect(row).not_to_contain_text(id_number)
 
     filename, png = download(page, row.locator("button", has_text="PNG"))
