@@ -91,6 +91,17 @@ def stay_end(checked_in_at: datetime, last_seen_at: datetime | None, checked_out
     return min(end, checked_in_at + max_stay())
 
 
+def shown_end(checked_in_at: datetime, last_seen_at: datetime | None, checked_out_at: datetime | None,
+              now: datetime) -> tuple[datetime, bool]:
+    """The end a reader is shown, and whether the stay is still going on: the presumed end of an open stay may lie
+    hours ahead (last scan + automatic check-out), and no stay may be shown ending in the future — an open
+    stay whose presumed end is still ahead ends "now" and reads as "still there"."""
+    end = stay_end(checked_in_at, last_seen_at, checked_out_at)
+    if end <= now:
+        return end, False
+    return max(now, checked_in_at), checked_out_at is None
+
+
 @dataclass(frozen=True)
 class Visit:
     checkin_id: int
@@ -100,6 +111,7 @@ class Visit:
     location_name: str
     start: datetime
     end: datetime
+    ongoing: bool = False  # an open stay, still within its presumed end: `end` is the time of the trace
 
 
 @dataclass(frozen=True)
@@ -120,6 +132,7 @@ class Contact:
     district_code: int | None = None  # of the contact's ward; None: no ward on record
     visible: bool = True  # the reader's person scope holds this contact (decided by auth.scope in SQL)
     hidden: bool = False  # this copy is masked: full_name holds initials, id_number the masked ID
+    ongoing: bool = False  # an open stay, still within its presumed end: `end` is the time of the trace
 
     @property
     def masked_id(self) -> str:
@@ -148,6 +161,11 @@ class TraceResult:
     def people(self) -> int:
         return len({c.person_id for c in self.contacts})
 
+    def contact_people(self) -> list:
+        """One row per person to contact (their overlapping stays aggregated), as pages and exports list them."""
+        from backoffice.tracing.people import by_person
+        return by_person(self.contacts)
+
     @property
     def referred(self) -> int:
         """People shown masked to this reader (referred to their own district)."""
@@ -160,15 +178,16 @@ class TraceResult:
 
 
 # --- queries ----------------------------------------------------------------------------------------
-def case_visits(person_id: int, start: datetime, end: datetime) -> list[Visit]:
-    """The case's own check-ins in [start, end] (the (person_id, checked_in_at) index)."""
+def case_visits(person_id: int, start: datetime, end: datetime, now: datetime | None = None) -> list[Visit]:
+    """The case's own check-ins in [start, end] (the (person_id, checked_in_at) index); none ends after `now`."""
+    now = now or now_utc()
     rows = db.session.execute(
         select(CheckIn.id, CheckIn.organization_id, Organization.name, CheckIn.location_id, Location.name,
                CheckIn.checked_in_at, CheckIn.last_seen_at, CheckIn.checked_out_at)
         .join(Location, Location.id == CheckIn.location_id).join(Organization, Organization.id == CheckIn.organization_id)
         .where(CheckIn.person_id == person_id, CheckIn.checked_in_at >= start, CheckIn.checked_in_at <= end)
         .order_by(CheckIn.checked_in_at))
-    return [Visit(cid, oid, oname, lid, lname, start_, stay_end(start_, seen, out))
+    return [Visit(cid, oid, oname, lid, lname, start_, *shown_end(start_, seen, out, now))
             for cid, oid, oname, lid, lname, start_, seen, out in rows]
 
 
@@ -224,11 +243,13 @@ def trace(case: TraceCase, now: datetime | None = None, viewer: Any = None) -> T
     """Visits and contacts of a case (two queries; nothing written). A pending case has none: it is not traced
     before its approval. With a `viewer`, the contacts outside their person scope come masked."""
     confirmed = case.confirmed_at
+    now = now or now_utc()
     window_start = confirmed - timedelta(days=case.window_days)
-    window_end = max(confirmed, now or now_utc())
+    window_end = max(confirmed, now)
     if case.pending:
         return TraceResult(case, window_start, window_end)
-    result = TraceResult(case, window_start, window_end, case_visits(case.person_id, window_start, window_end))
+    result = TraceResult(case, window_start, window_end,
+                         case_visits(case.person_id, window_start, window_end, now))
     if not result.visits:
         return result
     margin = timedelta(minutes=case.margin_minutes)
@@ -239,8 +260,9 @@ def trace(case: TraceCase, now: datetime | None = None, viewer: Any = None) -> T
         if cid in seen:  # one stay overlapping two visits at the same place is one contact
             continue
         seen.add(cid)
-        contact = Contact(cid, visit_id, pid, name, id_number, phone, org_name, loc_id, loc_name, start,
-                          stay_end(start, seen_at, out), bool(staff), colour, district, bool(visible))
+        end, ongoing = shown_end(start, seen_at, out, now)
+        contact = Contact(cid, visit_id, pid, name, id_number, phone, org_name, loc_id, loc_name, start, end,
+                          bool(staff), colour, district, bool(visible), ongoing=ongoing)
         result.contacts.append(contact if contact.visible else contact.masked())
     return result
 

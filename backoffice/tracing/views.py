@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_admin import BaseView, expose
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -16,12 +17,13 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from backoffice import exports
 from backoffice.auth.permissions import deny, has_role
 from backoffice.auth.scope import scope
-from backoffice.domain import Role
+from backoffice.domain import COLOUR_LABELS, Colour, Role
 from backoffice.extensions import db
 from backoffice.forms import IdNumber
-from backoffice.models import Location, Person
-from backoffice.timeutil import local_to_utc, to_local
+from backoffice.models import Location, Person, mask_id
+from backoffice.timeutil import local_to_utc, now_utc, to_local
 from backoffice.tracing import alerts, referrals, service
+from backoffice.tracing.people import ContactPerson
 
 bp = Blueprint("tracing", __name__, url_prefix="/tracing", template_folder="templates")
 
@@ -56,6 +58,8 @@ class TracingView(BaseView):
         deny("tracing.access")
 
     def _index(self, form: NewCaseForm, status: int = 200):
+        # The browser's date and time picker follows the page's language, not only the browser's.
+        form.confirmed_at.render_kw = {**(form.confirmed_at.render_kw or {}), "lang": str(get_locale())}
         cases = service.list_cases(current_user)
         referred = referrals.list_referrals(current_user)
         return self.render("tracing/index.html", form=form, cases=cases, referrals=referred, to_local=to_local,
@@ -63,7 +67,9 @@ class TracingView(BaseView):
 
     @expose("/")
     def index(self):
-        return self._index(NewCaseForm())
+        # Most cases are marked as they are confirmed: the form starts at now, in the city's time, to the minute.
+        now = to_local(now_utc()).replace(tzinfo=None, second=0, microsecond=0)
+        return self._index(NewCaseForm(confirmed_at=now))
 
     @expose("/new", methods=["POST"])
     def new(self):
@@ -99,7 +105,8 @@ class TracingView(BaseView):
         except service.TraceError as exc:
             return _fail(exc)
         names = referrals.district_names({c.district_code for c in result.contacts if c.hidden})
-        return self.render("tracing/case.html", result=result, to_local=to_local,
+        return self.render("tracing/case.html", result=result, to_local=to_local, people=result.contact_people(),
+                           colour_label=colour_label, masked_id=mask_id(result.case.person.id_number),
                            referred_to=lambda contact: _referred_to(contact, names),
                            may_approve=result.case.pending and result.case.created_by_id != current_user.id)
 
@@ -140,21 +147,32 @@ class TracingView(BaseView):
         except service.TraceError as exc:
             return _fail(exc)
         names = referrals.district_names({c.district_code for c in result.contacts if c.hidden})
-        headers = [_("Full name"), _("ID number"), _("Phone"), _("Organization"), _("Location"), _("From"),
-                   _("To"), _("Staff"), _("Colour at scan"), _("Referred to")]
-        # A masked contact's id_number is already the masked ID, its name initials, its phone absent.
-        rows = [[c.full_name, c.id_number, c.phone or "", c.organization_name, c.location_name,
-                 to_local(c.start).replace(tzinfo=None), to_local(c.end).replace(tzinfo=None),
-                 _("yes") if c.is_staff else _("no"), c.colour, _referred_to(c, names)] for c in result.contacts]
+        headers = [_("Full name"), _("ID number"), _("Phone"), _("Places"), _("First contact"), _("Last contact"),
+                   _("Stays"), _("Staff"), _("Colour at the latest scan"), _("Referred to")]
+        # One row per person (their overlapping stays aggregated). A masked contact's ID is already the masked
+        # ID, its name initials, its phone absent.
+        rows = [[p.full_name, p.id_number, p.phone or "", "; ".join(p.places),
+                 to_local(p.first).replace(tzinfo=None),
+                 _("still there") if p.ongoing else to_local(p.last).replace(tzinfo=None), p.stays,
+                 _("yes") if p.is_staff else _("no"), colour_label(p.colour), _referred_to(p, names)]
+                for p in result.contact_people()]
         name = f"truy-vet-{result.case.id}"
         if fmt == "xlsx":
             payload = exports.xlsx_bytes(_("Contacts"), headers, rows,
-                                         widths=[28, 16, 14, 30, 24, 18, 18, 8, 10, 24])
+                                         widths=[28, 16, 14, 44, 18, 18, 8, 8, 14, 24])
             return exports.download(payload, f"{name}.xlsx", exports.XLSX_MIMETYPE)
         return exports.download(exports.csv_bytes(headers, rows), f"{name}.csv", "text/csv; charset=utf-8")
 
 
-def _referred_to(contact: service.Contact, names: dict) -> str:
+def colour_label(colour: str | None) -> str:
+    """A colour in words in the reader's language ("Màu xanh" / "Màu đen"), never its code."""
+    try:
+        return str(COLOUR_LABELS[Colour(colour)])
+    except ValueError:
+        return ""
+
+
+def _referred_to(contact: service.Contact | ContactPerson, names: dict) -> str:
     if not contact.hidden:
         return ""
     if contact.district_code is None:
