@@ -103,6 +103,23 @@ def db_counts(district: int) -> dict:
     return {"organizations": orgs, "checkins_7d": checkins[7], "checkins_30d": checkins[30], "assessed": assessed}
 
 
+def ward_counts(ward: int) -> dict:
+    """A ward's figures, counted straight from the tables (as `db_counts` for a district)."""
+    today = local_today()
+    end = day_start(today + timedelta(days=1))
+    active = (Organization.ward_code == ward) & (Organization.status == "active")
+    out = {"organizations": db.session.scalar(select(func.count()).select_from(Organization).where(active))}
+    for days in (7, 30):
+        out[f"checkins_{days}d"] = db.session.scalar(
+            select(func.count()).select_from(CheckIn).join(Organization, Organization.id == CheckIn.organization_id)
+            .where(active, CheckIn.checked_in_at >= end - timedelta(days=days), CheckIn.checked_in_at < end))
+    out["assessed"] = db.session.scalar(
+        select(func.count(func.distinct(Assessment.organization_id))).join(
+            Organization, Organization.id == Assessment.organization_id)
+        .where(active, Assessment.kind == "self", Assessment.state == "submitted"))
+    return out
+
+
 def open_workbook(data: bytes):
     return load_workbook(io.BytesIO(data))
 

@@ -115,7 +115,7 @@ def test_cli_writes_the_workbooks(app, report_data, tmp_path):
     out = tmp_path / "q1.xlsx"
     result = runner.invoke(args=["report", "district", str(Q1), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert out.exists() and open_workbook(out.read_bytes()).sheetnames == ["Tổng hợp", "Tổ chức, doanh nghiệp"]
+    assert out.exists() and open_workbook(out.read_bytes()).sheetnames[:2] == ["Tổng hợp", "Tổ chức, doanh nghiệp"]
     city = tmp_path / "hcm.xlsx"
     result = runner.invoke(args=["report", "city", "--out", str(city), "--user", "inspector.q3"])
     assert result.exit_code == 0, result.output

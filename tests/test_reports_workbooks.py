@@ -5,9 +5,11 @@ import pytest
 from sqlalchemy import func, select
 
 from backoffice.extensions import db
-from backoffice.models import AuditLog, District
+from backoffice.models import AuditLog, District, Ward
 from tests.conftest import get_user
-from tests.reports_support import Q1, Q3, block, db_counts, figure, make_report_data, open_workbook
+from tests.reports_support import (
+    Q1, Q3, block, db_counts, figure, make_report_data, open_workbook, ward_counts,
+)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -25,7 +27,7 @@ def test_inspector_downloads_the_district_workbook_with_the_database_totals(app,
     assert response.status_code == 200
     assert response.mimetype == XLSX
     wb = open_workbook(response.data)
-    assert wb.sheetnames == ["Tổng hợp", "Tổ chức, doanh nghiệp"]
+    assert wb.sheetnames[:2] == ["Tổng hợp", "Tổ chức, doanh nghiệp"]  # then a sheet per ward (its own test)
     summary, orgs = wb["Tổng hợp"], wb["Tổ chức, doanh nghiệp"]
     with app.app_context():
         expected = db_counts(Q1)
@@ -44,6 +46,31 @@ def test_inspector_downloads_the_district_workbook_with_the_database_totals(app,
     assert kinds.count("LineChart") == 1 and "PieChart" in kinds and "BarChart" in kinds
     assert orgs.freeze_panes == "A2" and orgs.auto_filter.ref == f"A1:M{len(rows) + 1}"
     assert orgs["A1"].value == "Tổ chức, doanh nghiệp" and orgs["B1"].value == "Mã số thuế"
+
+
+def test_district_workbook_breaks_the_district_down_by_ward(app, report_data, as_user):
+    """Issue 22, point 17: as the reports page does, a sheet per ward with organizations, holding the summary's
+    figures for that ward (counted again here from the tables) and its native charts."""
+    wb = open_workbook(as_user("inspector.q1").get(f"/admin/reports/district/{Q1}.xlsx").data)
+    summary = wb["Tổng hợp"]
+    by_ward = {r[0]: r for r in block(summary, "Tổ chức theo phường/xã")}
+    assert set(wb.sheetnames[2:]) == set(by_ward)  # every ward of the page's table, no other
+    with app.app_context():
+        expected = {name: ward_counts(code) for code, name in db.session.execute(
+            select(Ward.code, Ward.name).where(Ward.district_code == Q1)) if name in by_ward}
+    for name, row in by_ward.items():
+        ws = wb[name]
+        assert ws["A1"].value == f"Báo cáo hoạt động an toàn — {name}, Quận 1"
+        assert figure(ws, "Tổ chức đang hoạt động") == row[1] == expected[name]["organizations"]
+        assert figure(ws, "Đã tự đánh giá") == row[2] == expected[name]["assessed"]
+        assert figure(ws, "Lượt check-in trong 7 ngày qua") == row[7] == expected[name]["checkins_7d"]
+        assert figure(ws, "Lượt check-in trong 30 ngày qua") == expected[name]["checkins_30d"]
+        days = block(ws, "Lượt check-in theo ngày")
+        assert len(days) == 30 and sum(r[1] for r in days) == expected[name]["checkins_30d"]
+        assert sum(r[1] for r in block(ws, "Tổ chức theo ngành, lĩnh vực")) == row[1]
+        kinds = sorted(type(c).__name__ for c in ws._charts)
+        assert "PieChart" in kinds and "BarChart" in kinds and kinds.count("LineChart") == 1
+    assert sum(figure(wb[n], "Tổ chức đang hoạt động") for n in by_ward) == figure(summary, "Tổ chức đang hoạt động")
 
 
 def test_formula_looking_names_stay_text(app, report_data, as_user):

@@ -131,6 +131,10 @@ class AreaFigures:
     levels: dict[str | None, int] = field(default_factory=dict)  # None = not assessed
     staff: int = 0
     staff_green: int = 0
+    # The area's own breakdowns, for a sheet per ward in the district workbook (sums of the same grouped rows).
+    sectors: dict[str, list[int]] = field(default_factory=dict)  # sector → [organizations, self-assessed]
+    inspection_levels: dict[str | None, int] = field(default_factory=dict)
+    series: DaySeries | None = None  # the area's check-ins per day
 
     @property
     def coverage(self) -> float:
@@ -180,11 +184,13 @@ def scope_figures(rs: ReportScope, by_ward: bool = False, with_staff: bool = Tru
         fig.never += int(row.never or 0)
         fig.overdue += int(row.overdue or 0)
         fig.inspected += row.inspected
-        by_sector = sectors.setdefault(row.sector, [0, 0])
-        by_sector[0] += row.orgs
-        by_sector[1] += row.assessed
+        for target in (sectors, fig.sectors):
+            by_sector = target.setdefault(row.sector, [0, 0])
+            by_sector[0] += row.orgs
+            by_sector[1] += row.assessed
         if row.inspected:
-            inspection_levels[row.inspection_level] = inspection_levels.get(row.inspection_level, 0) + row.inspected
+            for levels in (inspection_levels, fig.inspection_levels):
+                levels[row.inspection_level] = levels.get(row.inspection_level, 0) + row.inspected
     inspections = (
         select(area.label("area"), func.count().label("n")).select_from(Assessment)
         .join(Organization, Organization.id == Assessment.organization_id)
@@ -214,21 +220,30 @@ def add_staff(figures: ScopeFigures, by_area: dict[int, tuple[int, int]]) -> Non
 
 
 def _area_checkins(rs: ReportScope, area, out: dict[int, AreaFigures]) -> DaySeries:
-    """Each area's live check-ins in the last 30 and 7 days, and the scope's check-ins per day, from one scan
-    of the check-ins grouped by (area, local day) (the 7 days are the last 7 of those local days)."""
+    """Each area's live check-ins in the last 30 and 7 days, and the scope's and each area's check-ins per day,
+    from one scan of the check-ins grouped by (area, local day) (the 7 days are the last 7 of those local days)."""
     recent = rs.as_of - timedelta(days=RECENT_DAYS - 1)
-    counts = {(0, as_date(row.day)): (int(row.n or 0), int(row.green or 0))
-              for row in db.session.execute(_kept_days(rs, []))}
-    live: dict[date, tuple[int, int]] = {}
+    kept: dict[tuple[int, date], tuple[int, int]] = {}
+    for row in db.session.execute(_kept_days(rs, [area.label("area")])):
+        day, n, green = as_date(row.day), int(row.n or 0), int(row.green or 0)
+        kept[(row.area, day)] = (n, green)
+        total, greens = kept.get((0, day), (0, 0))
+        kept[(0, day)] = (total + n, greens + green)
+    live: dict[tuple[int, date], tuple[int, int]] = {}
     for row in db.session.execute(_live_days(rs, [area.label("area")])):
         day, fig = as_date(row.day), out[row.area]
         fig.checkins_30d += row.n
         if day >= recent:
             fig.checkins_7d += row.n
-        total, green = live.get(day, (0, 0))
-        live[day] = (total + row.n, green + int(row.green or 0))
-    counts.update({(0, day): value for day, value in live.items()})  # live rows win over kept counts of a day
-    return _series(rs, counts, (0,))[0]
+        live[(row.area, day)] = (row.n, int(row.green or 0))
+        total, green = live.get((0, day), (0, 0))
+        live[(0, day)] = (total + row.n, green + int(row.green or 0))
+    # Live rows win over kept counts of a day (the scope's, and each area's, alike).
+    counts = {**kept, **live}
+    series = _series(rs, counts, [0, *out])
+    for code, fig in out.items():
+        fig.series = series[code]
+    return series[0]
 
 
 def area_figures(rs: ReportScope, by_ward: bool = False) -> list[AreaFigures]:

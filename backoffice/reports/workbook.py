@@ -280,10 +280,42 @@ def _fill_district_workbook(wb: Workbook, out: IO[bytes] | str, rs: ReportScope,
     if last2 > h2:
         summary.chart(_bar(_("Inspections by level"), ws, h2, last2, (2, 2)))
     count = write_org_sheet(wb, _("Organizations"), org_rows, fmt)
+    wards_written = _ward_sheets(wb, rs, [w for w in wards if w.organizations], cat, name)
     progress(1)
     wb.save(out)
     progress(1)
-    return {"organizations": count, "total": total.organizations}
+    return {"organizations": count, "total": total.organizations, "wards": wards_written}
+
+
+def _ward_sheets(wb: Workbook, rs: ReportScope, wards: list[q.AreaFigures], cat: LevelCatalogue,
+                 district: str) -> int:
+    """A sheet per ward holding organizations (as the reports page breaks a district down by ward), with the
+    district summary's figures and native charts for that ward alone. Every figure is a sum of the rows the
+    summary already grouped by ward: no query more."""
+    taken = {_("Summary"), _("Organizations")}
+    for ward in wards:
+        title = sheet_title(ward.name)
+        if title in taken:  # a ward named like another sheet keeps its code in front
+            title = sheet_title(f"{ward.code} {ward.name}")
+        taken.add(title)
+        sheet = Summary(wb, title)
+        _heading(sheet, rs, _("Safe operation report — %(ward)s, %(district)s", ward=ward.name, district=district))
+        _key_figures(sheet, ward)
+        ws = sheet.ws
+        h, last = _levels_table(sheet, ward.levels, cat, _("Organizations by latest self-assessment level"))
+        sheet.chart(_pie(_("Organizations by level"), ws, h, last))
+        h, last = sheet.table(_("Organizations by sector"),
+                              [_("Sector"), _("Number of organizations"), _("Self-assessed")],
+                              [(sector_label(s), n, a) for s, (n, a) in sorted(ward.sectors.items())])
+        sheet.chart(_bar(_("Organizations by sector"), ws, h, last, (2, 3), horizontal=True))
+        h2, last2 = _levels_table(sheet, ward.inspection_levels, cat,
+                                  _("Organizations by latest inspection level"))
+        if ward.series is not None:
+            h, last = _day_table(sheet, ward.series)
+            sheet.chart(_line(_("Check-ins per day"), ws, h, last, (2, 4)))
+        if last2 > h2:
+            sheet.chart(_bar(_("Inspections by level"), ws, h2, last2, (2, 2)))
+    return len(wards)
 
 
 DISTRICT_STEPS = 4
