@@ -122,3 +122,30 @@ def test_cli_writes_the_workbooks(app, report_data, tmp_path):
     assert open_workbook(city.read_bytes()).sheetnames == ["Tổng hợp", "770 Quận 3"]
     result = runner.invoke(args=["report", "district", str(Q1), "--out", str(out), "--user", "inspector.q3"])
     assert result.exit_code != 0 and "not found" in result.output
+
+
+def test_charts_follow_the_readers_language(app, report_data, fresh_login):
+    """Issue 22, point 21: chart images are drawn in the reader's language, and their addresses name it, so a
+    browser never shows the image it kept from before a language switch."""
+    import re
+
+    from backoffice.reports import charts, queries
+    from backoffice.reports.scope import resolve
+    from tests.conftest import get_user
+    browser = fresh_login("inspector.q1")
+    images = {}
+    for lang, title in (("vi", "Tổ chức theo mức độ an toàn"), ("en", "Organizations by level")):
+        browser.post_form(f"/lang/{lang}")
+        page = browser.get(f"/admin/reports/?district={Q1}").get_data(as_text=True)
+        srcs = re.findall(r'src="(/reports/charts/[^"]+)"', page)
+        assert len(srcs) == 4 and all(f"lang={lang}" in s for s in srcs), srcs
+        assert re.search(rf'<input[^>]*type="date"[^>]*lang="{lang}"', page)
+        images[lang] = browser.get(srcs[0].replace("&amp;", "&")).data
+        with app.test_request_context():
+            from flask import session
+            session["lang"] = lang
+            rs = resolve(get_user("inspector.q1"), Q1)
+            fig = charts.levels_chart(queries.area_figures(rs, by_ward=True))
+            assert fig.axes[0].get_title() == title
+            assert fig.axes[0].get_xlabel() == ("Số tổ chức" if lang == "vi" else "Number of organizations")
+    assert images["vi"] != images["en"]

@@ -6,6 +6,7 @@ from datetime import date
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_admin import BaseView, expose
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -18,6 +19,15 @@ from backoffice.reports.scope import REPORT_ROLES, ReportForbidden, ReportNotFou
 bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates")
 
 AREA_CHARTS = {"levels", "coverage", "green", "checkins"}
+
+
+@bp.url_defaults
+def _chart_language(endpoint: str, values: dict) -> None:
+    """Every chart address names the reader's language: the image is drawn in the session's language, and a
+    browser keeps it for a minute under its address, so without this an image drawn in Vietnamese was still shown
+    after switching to English (and back). Every template's `url_for('reports.chart', …)` gets it."""
+    if endpoint == "reports.chart":
+        values.setdefault("lang", str(get_locale()))
 OWN_CHARTS = {"ward-status": Role.WARD_OFFICER, "org-checkins": Role.ORG_ADMIN}
 
 
