@@ -15,6 +15,7 @@ from backoffice.domain import (
 from backoffice.forms import Phone, TaxCode, UniqueTaxCode, ward_in_district
 from backoffice.identifiers import format_phone
 from backoffice.models import Organization
+from backoffice.models.orgs import BLACK_INSTRUCTION_MAX
 from backoffice.staff import labels as staff_labels
 
 
@@ -40,7 +41,8 @@ ORG_LABELS = {
     "location": _l("Location"), "direction": _l("Direction"), "active": _l("Active"), "position": _l("Position"),
     "full_name": _l("Full name"), "id_number": _l("ID number"), "person": _l("Resident record"),
     "district_code": _l("District"), "ward_code": _l("Ward"), "decided_at": _l("Decided at"),
-    "decision_note": _l("Decision note"), **staff_labels.COLUMN_LABELS,
+    "decision_note": _l("Decision note"), "admit_black": _l("Admit black visitors"),
+    "black_instruction": _l("Instruction on the black screen"), **staff_labels.COLUMN_LABELS,
 }
 _link_status = staff_labels.link_status
 
@@ -53,13 +55,15 @@ class OrganizationView(ScopedModelView):
         Role.ORG_ADMIN: {"list", "details", "edit"},
     }
     # The sector decides which inspector's scope the organization is in: not the organization's to change.
-    locked_fields = {Role.ORG_ADMIN: {"tax_code", "district", "status", "sector"}}
+    locked_fields = {Role.ORG_ADMIN: {"tax_code", "district", "status", "sector"},
+                     # The reception policy is the organization's (and the city's) decision, not an inspector's.
+                     Role.INSPECTOR: {"admit_black", "black_instruction"}}
     org_admin_hidden = ("tax_code", "district", "status", "sector")
 
     column_list = ["name", "tax_code", "sector", "district", "ward", "workers_on_site", "status"]
     column_details_list = ["name", "tax_code", "sector", "address", "ward", "district", "contact_name", "phone",
-                           "email", "workers_on_site", "status", "decided_at", "decision_note", "created_at",
-                           "updated_at"]
+                           "email", "workers_on_site", "status", "admit_black", "black_instruction", "decided_at",
+                           "decision_note", "created_at", "updated_at"]
     column_export_list = ["name", "tax_code", "sector", "address", "ward", "district", "contact_name", "phone",
                           "email", "workers_on_site", "status", "created_at"]
     column_labels = ORG_LABELS
@@ -69,7 +73,8 @@ class OrganizationView(ScopedModelView):
     column_formatters = {"sector": _label(SECTOR_LABELS), "status": _label(ORG_STATUS_LABELS), "phone": _phone}
     column_formatters_export = {"sector": _label(SECTOR_LABELS), "status": _label(ORG_STATUS_LABELS)}
     form_columns = ["name", "tax_code", "sector", "address", "district", "ward", "contact_name", "phone", "email",
-                    "workers_on_site", "status"]
+                    "workers_on_site", "status", "admit_black", "black_instruction"]
+    reception_policy = ("admit_black", "black_instruction")
     form_overrides = {"sector": SelectField, "status": SelectField}
     form_args = {
         "name": {"validators": [DataRequired(), Length(max=255)]},
@@ -82,6 +87,12 @@ class OrganizationView(ScopedModelView):
         "phone": {"validators": [Phone()]},
         "email": {"validators": [Optional(), Email(), Length(max=254)]},
         "workers_on_site": {"validators": [Optional(), NumberRange(min=0, max=1_000_000)]},
+        "admit_black": {"description": _l("Off (the default): a black visitor or staff member is refused at the "
+                                          "door; the scan is kept for tracing but not counted as on site.")},
+        "black_instruction": {"validators": [Optional(), Length(max=BLACK_INSTRUCTION_MAX)],
+                              "filters": [lambda value: " ".join(value.split()) or None if value else None],
+                              "description": _l("Shown to staff on the black screen (at most %(max)s characters). "
+                                                "Empty: “Not eligible to enter”.", max=BLACK_INSTRUCTION_MAX)},
         "district": {"validators": [DataRequired()]},
         "ward": {"validators": [DataRequired()]},
     }
@@ -99,6 +110,10 @@ class OrganizationView(ScopedModelView):
         form._obj_id = obj.id if obj is not None else None
         if current_user.role == Role.ORG_ADMIN:
             for name in self.org_admin_hidden:
+                if name in form:
+                    del form[name]
+        elif current_user.role not in (Role.CITY_ADMIN, Role.ORG_ADMIN):
+            for name in self.reception_policy:
                 if name in form:
                     del form[name]
         return form

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.domain import Colour, ScanMethod
-from backoffice.models.base import Base, BigIntPK, UTCDateTime
+from backoffice.models.base import Base, BigIntPK, JSONType, UTCDateTime
 from backoffice.models.orgs import Checkpoint, Location, Organization, _enum_check
 from backoffice.models.people import Person
 
@@ -36,9 +36,17 @@ class CheckIn(Base):
     checked_in_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)  # extended by re-scans within the window
     checked_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    checkout_reason: Mapped[str | None] = mapped_column(String(16))  # exit, manual, auto
+    checkout_reason: Mapped[str | None] = mapped_column(String(16))  # exit, manual, auto, refused
+    # False: a door scan of someone the organization's policy did not let in (black, Organization.admit_black):
+    # kept for tracing (a zero-length stay, checked_out_at = checked_in_at), never an open stay nor "on site".
+    admitted: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     status_colour: Mapped[str] = mapped_column(String(8))
+    # The reason as rendered when scanned (rows from before status_outcome, or when no rule matched again)...
     status_reason: Mapped[str] = mapped_column(String(255), default="")
+    # ...and what renders it in the reader's language: the rule's outcome id and the values its msgid quotes
+    # (qr.stored_reasons). Empty for rows recorded before them: those show status_reason as stored.
+    status_outcome: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    status_params: Mapped[dict | None] = mapped_column(JSONType)
     rule_id: Mapped[str] = mapped_column(String(64), default="")
     rule_version: Mapped[str] = mapped_column(String(32), default="")
     method: Mapped[str] = mapped_column(String(16))

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     Boolean,
+    false,
     CheckConstraint,
     ForeignKey,
     ForeignKeyConstraint,
@@ -19,6 +20,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from backoffice.domain import Direction, OrgStatus, Sector
 from backoffice.models.base import Base, TimestampMixin, UTCDateTime
 from backoffice.models.geo import District, Ward
+
+
+BLACK_INSTRUCTION_MAX = 160  # a line or two on a phone's black screen
 
 
 def new_token() -> str:
@@ -63,6 +67,11 @@ class Organization(TimestampMixin, Base):
     # No foreign key: users reference organizations, and the audit log names the decider anyway.
     decided_by_id: Mapped[int | None] = mapped_column(Integer)
     decision_note: Mapped[str | None] = mapped_column(String(500))
+    # Reception policy (issue 22, points 3 and 7): whether a black visitor (or staff member) is let in, recorded
+    # as a stay; else the scan is kept for tracing only. The instruction the black screen shows (escaped) instead
+    # of the default "Không đủ điều kiện vào".
+    admit_black: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    black_instruction: Mapped[str | None] = mapped_column(String(BLACK_INSTRUCTION_MAX))
 
     ward: Mapped[Ward] = relationship(foreign_keys=[ward_code], primaryjoin="Organization.ward_code == Ward.code",
                                       lazy="joined", overlaps="district")

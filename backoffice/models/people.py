@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backoffice.domain import IdType, TestKind, TestOutcome
@@ -32,6 +32,10 @@ class Person(TimestampMixin, Base):
     ward_code: Mapped[int | None] = mapped_column(ForeignKey("wards.code"))
     # Opaque reference carried in personal QR payloads instead of the ID number.
     qr_ref: Mapped[str] = mapped_column(String(32), unique=True)
+    # Not in the city's registry: a visitor (other province, foreigner) whose valid national 1405 text was scanned
+    # at a checkpoint, kept so tracing finds the visit. Only what the text carried (ID, name, birth date), no
+    # ward (so only the city reads it in clear) and no health record: black, "no vaccination data" (letter 1913).
+    declared_at_checkpoint: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     ward: Mapped[Ward | None] = relationship(lazy="joined")
     vaccinations: Mapped[list["Vaccination"]] = relationship(

@@ -68,6 +68,46 @@ REASONS: dict[str, tuple[int, object]] = {
 }
 
 
+# What the person at reception does next, per code (issue 22, point 5): staff read this, never the code. A code
+# without its own sentence (one added elsewhere, e.g. the decoder's) gets the general one.
+ADVICE: dict[str, object] = {
+    "empty": _l("Nothing was read — scan the code again."),
+    "too_long": _l("This is not a personal QR code — ask the visitor to show their personal QR code."),
+    "malformed": _l("The QR code cannot be read — ask the visitor to open the code on their phone again."),
+    "unknown_prefix": _l("This is not a personal QR code — ask the visitor to open their personal QR code "
+                         "(PC-Covid or the city's card)."),
+    "bad_signature": _l("The QR code is not genuine — ask for the visitor's ID card and their personal QR code."),
+    "unknown_key": _l("The code is not from this city's system — ask the visitor for their national QR code "
+                      "(PC-Covid)."),
+    "retired_key": _l("The card is out of date — the visitor asks their ward for a new card; scan the national "
+                      "QR code (PC-Covid) meanwhile."),
+    "not_in_future": _l("The QR code's date is wrong — ask the visitor to open the code again."),
+    "unknown_person": _l("The code is not recognised — ask the visitor for their national QR code (PC-Covid)."),
+    "identity_mismatch": _l("The details do not match — check the visitor's ID card; ask them to open the QR "
+                            "code again."),
+    "national_invalid": _l("The QR code is incomplete — ask the visitor to open the code on their phone again."),
+    "unknown_checkpoint": _l("This checkpoint is not yours — choose your checkpoint above and scan again."),
+    "checkpoint_inactive": _l("This checkpoint is switched off — ask your organization administrator."),
+    "revoked_location": _l("This location no longer takes check-ins — ask your organization administrator."),
+    "not_image": _l("Take a photo of the QR code and send it again."),
+    "truncated_image": _l("The photo did not arrive whole — take it again."),
+    "image_too_large": _l("The photo is too large — take it again, closer to the code."),
+    "body_too_large": _l("The photo is too large — take it again, closer to the code."),
+    "no_image": _l("Take a photo of the QR code and send it again."),
+    "no_qr": _l("No QR code in the photo — take it again, with the whole code in the picture."),
+    "several_qr": _l("Several QR codes in the photo — take one code at a time."),
+    "bad_request": _l("The page was interrupted — reload it and scan again."),
+    "rate_limited": _l("Too many scans at once — wait a minute, then scan again."),
+}
+ADVICE_OTHERWISE = _l("The scan was not accepted — scan again; if it keeps failing, ask your organization "
+                      "administrator.")
+
+
+def advice_for(code: str) -> str:
+    """The sentence staff read for a rejection code."""
+    return str(ADVICE.get(code, ADVICE_OTHERWISE))
+
+
 class ScanRejected(Exception):
     """A scan that cannot be accepted. `code` is stable; `message` is translated when read."""
 

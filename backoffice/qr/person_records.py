@@ -14,6 +14,8 @@ from typing import Any, Sequence
 from sqlalchemy import Date, and_, bindparam, exists, func, select
 from sqlalchemy.sql import ColumnElement
 
+from backoffice.qr.payload import ParsedPayload, normalise_name
+
 from backoffice.models import Person, Recovery, Staff, Vaccination
 
 _P, _S, _V, _R = (model.__table__ for model in (Person, Staff, Vaccination, Recovery))
@@ -71,3 +73,31 @@ class Prefetched:
     def matches(self, parsed, day: date) -> bool:
         return parsed.kind == "signed" and parsed.qr_ref == self.ref and day == self.day
 
+
+def find_person(connection, parsed: ParsedPayload, organization_id: int, day: date) -> PersonRecords | None:
+    """The scanned person with their doses and latest recovery up to `day`, from one query; None when nobody
+    matches. A national text is unsigned: its ID number (or QID) finds the row, and the person is the scanned
+    one only if the name and the date of birth match too (`identity_matches`); else `IdentityMismatch`."""
+    lookups = [("qr_ref", parsed.qr_ref)] if parsed.kind == "signed" else [
+        ("id_number", parsed.id_number), ("qid", parsed.qid)]
+    for column, value in lookups:
+        if value:
+            found = PersonRecords.from_rows(connection.execute(
+                BY[column], {"value": value, "org": organization_id, "day": day}).all())
+            if found is not None:
+                if parsed.kind != "signed" and not identity_matches(found, parsed):
+                    raise IdentityMismatch()
+                return found
+    return None
+
+
+class IdentityMismatch(Exception):
+    """A national text whose ID number (or QID) is in the registry with another name or date of birth."""
+
+
+def identity_matches(person: PersonRecords, parsed: ParsedPayload) -> bool:
+    """An ID number alone is no credential (anyone can read one off a form): the name, normalised as the 1405
+    text writes it, and the full date of birth must be the registry's too. A text with only a year, or a
+    registry row without a date, never matches."""
+    return (person.birth_date is not None and parsed.birth_date == person.birth_date.isoformat()
+            and normalise_name(parsed.full_name or "") == normalise_name(person.full_name))

@@ -9,15 +9,30 @@ later one closes it and opens a new one, both in one INSERT … ON CONFLICT on t
 once cannot both insert: the second one's conflict extends the first one's row (PostgreSQL makes it wait for the
 first commit). Should a unique violation still escape (a stale stay closed by two scans at once), the
 transaction is rolled back and retried.
+
+Refused at the door (issue 22, point 3): a black person at an organization whose policy does not admit black
+visitors (`Organization.admit_black`, default not) is recorded as a door scan, not a stay: a row with
+`admitted` false that ends as it starts (checked_out_at = checked_in_at, checkout_reason "refused"), never open,
+never extended, never "on site", and found by tracing as a zero-length visit at that instant. Staff follow the
+same policy: letter 1913's black means the same at work, and whether workers are let in is the organization's
+one decision either way.
+
+Visitors the registry does not know (point 6): a valid national 1405 text scanned at a checkpoint whose ID number
+nobody has is recorded with what the text carries (`declare_visitor`) and answered as any known person without
+data is: black, "no vaccination data", the name as the 1405 text writes it (for known persons too, so the answer
+never tells a registry hit by its diacritics). A known ID with another name or birth date stays refused
+(identity_mismatch), and so does a text with only a birth year, whether or not its ID is known.
 """
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from flask import current_app
-from sqlalchemy import bindparam, case, select, update
+from flask_babel import gettext as _
+from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -27,12 +42,14 @@ from backoffice.auth.scope import in_scope
 from backoffice.domain import Role, ScanMethod
 from backoffice.database import HotStatement, commit, rollback, serialized_writes
 from backoffice.extensions import db
-from backoffice.models import CheckIn, Checkpoint, DeviceToken, Location, User
+from backoffice.models import CheckIn, Checkpoint, DeviceToken, Location, Organization, Person, User
 from backoffice.models.people import mask_id
-from backoffice.qr import health, scan_reads
+from backoffice.qr import health, scan_reads, stored_reasons
 from backoffice.qr.checkins import auto_checkout, check_out, purge_checkins  # noqa: F401  (the verbs live here too)
 from backoffice.qr.payload import ParsedPayload, ScanRejected, normalise_name, parse_scan_text
-from backoffice.qr.person_records import BY as PERSON_BY, PersonRecords, Prefetched
+from backoffice.qr.person_records import (  # noqa: F401  (identity_matches: part of this module's interface)
+    IdentityMismatch, PersonRecords, Prefetched, find_person as _find_person, identity_matches,
+)
 from backoffice.qr.points import ScanPoint
 from backoffice.staff import service as staff_links
 from backoffice.timeutil import now_utc
@@ -71,15 +88,35 @@ def _enter_statement(dialect_insert, explicit: bool = False) -> object:
     ).returning(_T.c.id, _T.c.scan_count)
 
 
-_ENTER_COLUMNS = ["person_id", "checked_in_at", "last_seen_at", "status_colour", "status_reason", "rule_id",
-                  "rule_version", "method", "signed", "is_staff", "scan_count", "location_id", "organization_id",
-                  "checkpoint_id", "recorded_by_id", "device_token_id"]
+_ENTER_COLUMNS = ["person_id", "checked_in_at", "last_seen_at", "status_colour", "status_reason", "status_outcome",
+                  "status_params", "rule_id", "rule_version", "method", "signed", "is_staff", "admitted",
+                  "scan_count", "location_id", "organization_id", "checkpoint_id", "recorded_by_id",
+                  "device_token_id"]
 _ENTER = {"postgresql": HotStatement(_enter_statement(postgresql.insert), _ENTER_COLUMNS),
           "sqlite": HotStatement(_enter_statement(sqlite.insert), _ENTER_COLUMNS)}
 # PostgreSQL: the check-in and its audited read in one statement (see qr.scan_reads for why both).
 _ENTER_READ = HotStatement(scan_reads.with_read(_enter_statement(postgresql.insert, explicit=True), "id",
                                                 "scan_count"))
 _EXIT_READ = HotStatement(scan_reads.with_read(_EXIT, "id"))
+# A refused door scan: a row of its own, closed as it opens (no ON CONFLICT: it never is an open stay).
+_REFUSE_COLUMNS = _ENTER_COLUMNS + ["checked_out_at", "checkout_reason"]
+
+
+def _refuse_statement(explicit: bool = False) -> object:
+    stmt = insert(_T)
+    if explicit:
+        stmt = stmt.values({name: bindparam(name, type_=_T.c[name].type) for name in _REFUSE_COLUMNS})
+    return stmt.returning(_T.c.id)
+
+
+_REFUSE = _refuse_statement()
+_REFUSE_READ = HotStatement(scan_reads.with_read(_refuse_statement(explicit=True), "id"))
+_O = Organization.__table__
+# Read only for black scans (the minority): green ones never need the policy.
+_POLICY = HotStatement(select(_O.c.admit_black, _O.c.black_instruction).where(_O.c.id == bindparam("org")))
+_P = Person.__table__
+
+
 @dataclass
 class ScanResult:
     colour: str
@@ -95,6 +132,8 @@ class ScanResult:
     scanned_at: datetime
     location: str = ""
     checkpoint: str = ""
+    admitted: bool = True  # False: refused at the door (recorded for tracing, not as a stay)
+    instruction: str = ""  # what follows, on a black screen: the organization's text or "Not eligible to enter"
 
     def to_json(self) -> dict:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}  # flat: asdict's deep copy costs
@@ -150,35 +189,6 @@ def resolve_checkpoint(checkpoint_id: object, *, user: User | None, method: str)
     return checkpoint
 
 
-def _find_person(connection, parsed: ParsedPayload, organization_id: int, day: date) -> PersonRecords | None:
-    """The scanned person with their doses and latest recovery up to `day`, from one query; None when nobody
-    matches. A national text is unsigned: its ID number (or QID) finds the row, and the person is the scanned
-    one only if the name and the date of birth match too (`identity_matches`); else `IdentityMismatch`."""
-    lookups = [("qr_ref", parsed.qr_ref)] if parsed.kind == "signed" else [
-        ("id_number", parsed.id_number), ("qid", parsed.qid)]
-    for column, value in lookups:
-        if value:
-            found = PersonRecords.from_rows(connection.execute(
-                PERSON_BY[column], {"value": value, "org": organization_id, "day": day}).all())
-            if found is not None:
-                if parsed.kind != "signed" and not identity_matches(found, parsed):
-                    raise IdentityMismatch()
-                return found
-    return None
-
-
-class IdentityMismatch(Exception):
-    """A national text whose ID number (or QID) is in the registry with another name or date of birth."""
-
-
-def identity_matches(person: PersonRecords, parsed: ParsedPayload) -> bool:
-    """An ID number alone is no credential (anyone can read one off a form): the name, normalised as the 1405
-    text writes it, and the full date of birth must be the registry's too. A text with only a year, or a
-    registry row without a date, never matches."""
-    return (person.birth_date is not None and parsed.birth_date == person.birth_date.isoformat()
-            and normalise_name(parsed.full_name or "") == normalise_name(person.full_name))
-
-
 # --- the verb --------------------------------------------------------------------------------------
 
 def record_scan(text: str, *, checkpoint: Checkpoint | None = None, location: Location | None = None,
@@ -222,10 +232,30 @@ def record_scan(text: str, *, checkpoint: Checkpoint | None = None, location: Lo
             reject("identity_mismatch", method=method, user=user, device_token=device_token,
                    organization_id=org_id, signed=False, **where)
     if person is None:
-        reject("unknown_person", method=method, user=user, device_token=device_token, organization_id=org_id,
-               signed=parsed.signed, **where)
+        if parsed.kind == "national" and point.checkpoint_id is not None and parsed.id_number:
+            # At a checkpoint, staff see the visitor and their ID; the anonymous self check-in declares nobody.
+            if parsed.birth_date is None or len(parsed.birth_date) != 10:
+                # As a known ID's text with only a year: never matches (no answer tells the ID is known).
+                reject("identity_mismatch", method=method, user=user, device_token=device_token,
+                       organization_id=org_id, signed=False, **where)
+            try:
+                with serialized_writes():
+                    person = declare_visitor(connection, parsed, org_id, day, now=now, user=user,
+                                             device_token=device_token, method=method)
+                    # Its own transaction: the check-in's retry below must not roll the person back.
+                    commit(own)
+                connection = own or db.session.connection()
+            except IdentityMismatch:
+                reject("identity_mismatch", method=method, user=user, device_token=device_token,
+                       organization_id=org_id, signed=False, **where)
+        else:
+            reject("unknown_person", method=method, user=user, device_token=device_token,
+                   organization_id=org_id, signed=parsed.signed, **where)
     status = health.status_from(person.doses, person.recovered, now)
     reason = status.reason
+    admitted, instruction = True, ""
+    if status.colour != "green" and not point.exit:
+        admitted, instruction = _black_policy(connection, org_id)
     ids = {"location_id": point.location_id, "organization_id": org_id, "checkpoint_id": point.checkpoint_id,
            "recorded_by_id": user.id if user is not None else None,
            "device_token_id": device_token.id if device_token is not None else None}
@@ -237,7 +267,7 @@ def record_scan(text: str, *, checkpoint: Checkpoint | None = None, location: Lo
             with serialized_writes():
                 checkin_id, action = (_exit(connection, person.id, point.location_id, now, read) if point.exit else
                                       _enter(connection, person.id, ids, status, reason, parsed.signed, method,
-                                             person.is_staff, now, read))
+                                             person.is_staff, now, read, admitted=admitted))
                 commit(own)
             break
         except IntegrityError:
@@ -252,20 +282,73 @@ def record_scan(text: str, *, checkpoint: Checkpoint | None = None, location: Lo
         staff_links.after_signed_scan(own or db.session.connection(), organization_id=org_id, person_id=person.id,
                                       id_number=person.id_number, checkpoint_id=point.checkpoint_id, user=user,
                                       device_token_id=device_token.id if device_token is not None else None, now=now)
+    # A national text's name as the text writes it, whoever it is: the registry's spelling would tell a hit.
+    name = person.full_name if parsed.kind == "signed" else normalise_name(parsed.full_name or "")
     return ScanResult(colour=status.colour, reason=reason, rule_id=status.rule_id,
-                      rule_version=status.rule_version, name=person.full_name, id_masked=mask_id(person.id_number),
+                      rule_version=status.rule_version, name=name, id_masked=mask_id(person.id_number),
                       checkin_id=checkin_id,
                       action=action, signed=parsed.signed, staff=person.is_staff, scanned_at=now,
-                      location=point.location_name, checkpoint=point.checkpoint_name)
+                      location=point.location_name, checkpoint=point.checkpoint_name, admitted=admitted,
+                      instruction=instruction)
 
 
-def _enter(connection, person_id, ids, status, reason, signed, method, is_staff, now, read):
+def _black_policy(connection, organization_id: int) -> tuple[bool, str]:
+    """(admitted, instruction) for a black scan at this organization: its policy, and its own text or ours."""
+    rows = _POLICY.rows(connection, {"org": organization_id})
+    admit, text = (bool(rows[0].admit_black), (rows[0].black_instruction or "").strip()) if rows else (False, "")
+    if text:
+        return admit, text
+    return admit, (_("Let in under this organization's policy") if admit else _("Not eligible to enter"))
+
+
+def declare_visitor(connection, parsed: ParsedPayload, organization_id: int, day: date, *, now: datetime,
+                    user: User | None, device_token, method: str) -> PersonRecords:
+    """A person the registry does not know, as their national text declares them at a checkpoint: ID number,
+    name (as the text writes it), birth date, QID; no ward, no health record. Audited. Two scans of the same
+    new visitor at once: the second finds the first one's row (and is matched against it)."""
+    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    id_type = "passport" if parsed.id_number[:1].isalpha() else "cmnd" if len(parsed.id_number) == 9 else "cccd"
+    values = {"id_number": parsed.id_number, "id_type": id_type, "qid": parsed.qid,
+              "full_name": normalise_name(parsed.full_name or "")[:128],
+              "birth_date": date.fromisoformat(parsed.birth_date), "address": "", "ward_code": None,
+              "qr_ref": secrets.token_urlsafe(12), "declared_at_checkpoint": True, "created_at": now,
+              "updated_at": now}
+    created = connection.execute(dialect_insert(_P).values(values).on_conflict_do_nothing()
+                                 .returning(_P.c.id)).first()
+    found = _find_person(connection, parsed, organization_id, day)  # raises IdentityMismatch on a race's row
+    if found is None:  # a QID of the text is someone else's: never merge two people
+        raise IdentityMismatch()
+    if created is not None:
+        entry = scan_reads.values(now=now, person_id=found.id, method=method, organization_id=organization_id,
+                                  location_id=None, checkpoint_id=None, user=user, device_token=device_token,
+                                  dialect="sqlite")  # the JSON column serialises the dict on either backend
+        entry.update({"read_action": "persons.declare", "read_after": {"why": "checkpoint_scan", "method": method,
+                                                                        "declared_at_checkpoint": True}})
+        connection.execute(scan_reads.INSERT, entry)
+    return found
+
+
+def _enter(connection, person_id, ids, status, reason, signed, method, is_staff, now, read, *,
+           admitted: bool = True):
     enter = _ENTER[connection.dialect.name]
+    pg = connection.dialect.name == "postgresql"
     values = {"person_id": person_id, "checked_in_at": now, "last_seen_at": now, "status_colour": status.colour,
-              "status_reason": reason[:255], "rule_id": status.rule_id, "rule_version": status.rule_version,
-              "method": method, "signed": signed, "is_staff": bool(is_staff), "scan_count": 1,
+              "status_reason": reason[:255], "status_outcome": status.outcome[:32],
+              # The raw driver takes JSON text on PostgreSQL; elsewhere the JSON type serialises the dict.
+              "status_params": (stored_reasons.params_json(status) if pg else stored_reasons.params_of(status)),
+              "rule_id": status.rule_id, "rule_version": status.rule_version,
+              "method": method, "signed": signed, "is_staff": bool(is_staff), "admitted": admitted, "scan_count": 1,
               "cutoff": now - _dedup_window(), **ids}
-    if connection.dialect.name == "postgresql":
+    if not admitted:
+        del values["cutoff"]
+        values.update(checked_out_at=now, checkout_reason="refused")
+        if pg:
+            rows = _REFUSE_READ.rows(connection, {**values, **read})
+        else:
+            rows = connection.execute(_REFUSE, values).all()
+            connection.execute(scan_reads.INSERT, read)
+        return rows[0].id, "refused"
+    if pg:
         rows = _ENTER_READ.rows(connection, {**values, **read})  # the read is written even with no row back
     else:
         rows = enter.rows(connection, values)

@@ -2,8 +2,9 @@
 
 One screen: a checkpoint picker, an autofocused input for keyboard-wedge scanners (text then Enter), a photo
 button (decoded on the server) and a live camera where the browser has `BarcodeDetector`, a full-screen green or
-black result with the reason and a sound, and the last scans. Authenticated by the staff session; every POST
-carries the CSRF token in the `X-CSRFToken` header.
+black result with the reason, what follows and a sound, and the last scans. A rejection answers its code (for
+scripts), its message and `advice`: the sentence staff read, saying what to do (never the code). Authenticated
+by the staff session; every POST carries the CSRF token in the `X-CSRFToken` header.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from backoffice.auth.permissions import roles_required
 from backoffice.domain import COLOUR_LABELS, Colour, Role, ScanMethod
 from backoffice.models.people import mask_id
 from backoffice.qr import limits
-from backoffice.qr.payload import ScanRejected
+from backoffice.qr.payload import ScanRejected, advice_for, normalise_name
+from backoffice.qr.stored_reasons import checkin_reason
 from backoffice.timeutil import to_local
 
 bp = Blueprint("reception", __name__, url_prefix="/reception", template_folder="templates",
@@ -27,12 +29,16 @@ TEXT_METHODS = {ScanMethod.SCANNER.value, ScanMethod.CAMERA.value, ScanMethod.MA
 
 @bp.errorhandler(ScanRejected)
 def _rejected(exc: ScanRejected):
-    return jsonify(error={"code": exc.code, "message": exc.message}), exc.status
+    return jsonify(error={"code": exc.code, "message": exc.message, "advice": advice_for(exc.code)}), exc.status
 
 
 @bp.errorhandler(429)
 def _too_many(exc):
-    return limits.json_answer(exc)
+    response = limits.json_answer(exc)
+    body = response.get_json()
+    body["error"]["advice"] = advice_for("rate_limited")
+    response.set_data(jsonify(body).get_data())
+    return response
 
 
 def _user():
@@ -94,11 +100,14 @@ def recent():
     wanted = request.args.get("checkpoint", type=int)
     ids = [wanted] if wanted in allowed else allowed
     rows = recent_checkins(_user(), ids)
+    # An unsigned (national text) scan shows the name as the text writes it, as its answer did (qr.service).
     return jsonify(scans=[{
-        "id": c.id, "name": c.person.full_name, "id_masked": mask_id(c.person.id_number),
+        "id": c.id, "name": c.person.full_name if c.signed else normalise_name(c.person.full_name),
+        "id_masked": mask_id(c.person.id_number),
         "colour": c.status_colour, "colour_label": str(COLOUR_LABELS[Colour(c.status_colour)]),
-        "reason": c.status_reason, "time": to_local(c.last_seen_at).strftime("%H:%M"), "scans": c.scan_count,
-        "staff": c.is_staff, "open": c.checked_out_at is None, "checkpoint": c.checkpoint_id,
+        "reason": checkin_reason(c), "time": to_local(c.last_seen_at).strftime("%H:%M"), "scans": c.scan_count,
+        "staff": c.is_staff, "open": c.checked_out_at is None, "admitted": c.admitted,
+        "checkpoint": c.checkpoint_id,
     } for c in rows])
 
 
