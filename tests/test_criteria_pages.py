@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 
 from openpyxl import load_workbook
 from sqlalchemy import select
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from backoffice.demo.seed import KNOWN_ORGS
 from backoffice.extensions import db
 from backoffice.models import Assessment, AuditLog, Organization
+from backoffice.timeutil import local_today
 
 FOOD_ANSWERS = {"q_C1": "full", "q_C2": "40", "q_C3": "yes", "q_C4": "both", "q_C8": "yes", "q_C9": "weekly",
                 "q_C10": "yes"}
@@ -109,7 +111,14 @@ def test_inspection_compared_with_self_assessment_and_scope(app, as_user):
     assert q1.get(f"/admin/compliance/org/{org1_id}").status_code == 200
     inspection_id = _start(q1, "hcm-food-service", org_id=org1_id, kind="inspection")
     seen = dict(FOOD_ANSWERS, q_C10="no", q_C3="no")
+    # A critical criterion fails: the organization has something to remedy, so a deadline is required.
     response = q1.post_form(f"/admin/assessment/{inspection_id}/edit", dict(seen, submit="1"))
+    assert response.status_code == 400 and _stored(app, inspection_id).state == "draft"
+    assert "thời hạn" in response.get_data(as_text=True)
+    deadline = (local_today() + timedelta(days=14)).isoformat()
+    response = q1.post_form(f"/admin/assessment/{inspection_id}/edit",
+                            dict(seen, submit="1", remedy_deadline=deadline, findings="Chưa có khu cách ly.",
+                                 n_C10="Không có khu cách ly tạm thời."))
     assert response.status_code == 302
     html = q1.get(f"/admin/assessment/{inspection_id}").get_data(as_text=True)
     assert 'id="compared-with"' in html

@@ -30,7 +30,8 @@ def init_app(app: Flask) -> None:
 
     app.config.setdefault("CRITERIA_OVERDUE_DAYS", 30)  # a self-assessment older than this is overdue
     init_registry(app)  # raises CriteriaSetError listing every problem: the app does not start
-    app.register_blueprint(Blueprint("criteria", __name__, template_folder="templates"))
+    app.register_blueprint(Blueprint("criteria", __name__, template_folder="templates", static_folder="static",
+                                     static_url_path="/criteria/static"))
     init_views(app)
 
     import click

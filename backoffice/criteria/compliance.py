@@ -27,6 +27,7 @@ class Filters:
     ward: int | None = None
     sector: str | None = None
     level: str | None = None  # a level id, or "none" for never self-assessed
+    set_id: str | None = None  # the criteria set whose levels `level` names (issue 22, point 13)
     overdue: bool | None = None
 
 
@@ -83,8 +84,12 @@ def _base(user: Any, filters: Filters, now: datetime, overdue_days: int) -> tupl
         conditions.append(Organization.sector == filters.sector)
     if filters.level == "none":
         conditions.append(own.id.is_(None))
-    elif filters.level:
-        conditions.append(own.level == filters.level)
+    else:
+        # A level is one of its set's: the latest self-assessment was made with that set (and reached it).
+        if filters.set_id:
+            conditions.append(own.ruleset_id == filters.set_id)
+        if filters.level:
+            conditions.append(own.level == filters.level)
     if filters.overdue is not None:
         conditions.append(overdue if filters.overdue else ~overdue)
     if conditions:
@@ -93,7 +98,7 @@ def _base(user: Any, filters: Filters, now: datetime, overdue_days: int) -> tupl
 
 
 def _count(user: Any, filters: Filters, now: datetime, overdue_days: int) -> int:
-    needs_assessment = filters.level is not None or filters.overdue is not None
+    needs_assessment = filters.level is not None or filters.overdue is not None or filters.set_id is not None
     if needs_assessment:
         stmt, _own, _c = _base(user, filters, now, overdue_days)
         return db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0

@@ -104,6 +104,10 @@ class CompiledSet:
         self.key = (spec.id, spec.version)
         self._asked = list(inputs.values()) + [c.spec for c in criteria if c.spec.asked]
         self._asked_vars = [(item, var_name(item.id)) for item in self._asked]
+        self._by_id = {c.spec.id: c for c in criteria}
+
+    def criterion(self, criterion_id: str) -> CompiledCriterion | None:
+        return self._by_id.get(criterion_id)
 
     # --- answers ---------------------------------------------------------------------------------
     def asked(self) -> list[Criterion | Input]:
@@ -274,6 +278,11 @@ def compile_set(spec: CriteriaSet) -> CompiledSet:
             errors.append(exc)
             continue
         classification.append((expr, index))
+    from backoffice.criteria.words import undescribable_bands
+    for crit_id, condition in undescribable_bands(spec, compiled):
+        # A reader sees every band as words (issue 22, point 12): the condition must be simple, or labelled.
+        errors.append(CompileError(f"criterion {crit_id}", f"band \"{condition}\" cannot be put in words: give "
+                                                           "it a label {vi: …, en: …}"))
     if spec.classification[-1].otherwise is None:
         errors.append(CompileError("classification", "missing level for the remaining cases: the last rule must "
                                                      "be {otherwise: <level>}"))

@@ -5,15 +5,32 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import Field, FloatField, IntegerField, RadioField
-from wtforms.validators import InputRequired, Optional, ValidationError
+from wtforms import DateField, Field, FloatField, IntegerField, RadioField, TextAreaField
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from backoffice.criteria.engine import CompiledSet
+from backoffice.criteria.inspections import FINDINGS_MAX, NOTE_MAX
 from backoffice.criteria.schema import AnswerKind, Criterion, Input, var_name
 
 
 def field_name(item_id: str) -> str:
     return "q_" + var_name(item_id)
+
+
+def note_name(criterion_id: str) -> str:
+    """The field of an inspector's note on one criterion."""
+    return "n_" + var_name(criterion_id)
+
+
+class DayField(DateField):
+    """A date (the browser's date picker sends YYYY-MM-DD); anything else is refused in the reader's language."""
+
+    def process_formdata(self, valuelist) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            self.data = None
+            raise ValueError(str(_l("Enter a date."))) from None
 
 
 def _field(item: Criterion | Input, locale: str, required: bool) -> Field:
@@ -47,8 +64,9 @@ class SameRule:
 
 
 def answer_form(compiled: CompiledSet, locale: str, answers: dict[str, Any], required: bool,
-                formdata: Any = None) -> FlaskForm:
-    """A form for the set's asked items, pre-filled with `answers` (stored form) when not posting."""
+                formdata: Any = None, record: dict | None = None) -> FlaskForm:
+    """A form for the set's asked items, pre-filled with `answers` (stored form) when not posting; with an
+    inspection's `record` (notes, findings, deadline) its own fields too."""
 
     class AnswerForm(FlaskForm):
         pass
@@ -56,6 +74,19 @@ def answer_form(compiled: CompiledSet, locale: str, answers: dict[str, Any], req
     for item in compiled.asked():
         setattr(AnswerForm, field_name(item.id), _field(item, locale, required))
     data = {field_name(k): v for k, v in answers.items()}
+    if record is not None:  # an inspection: a note per criterion, the findings and the deadline to remedy
+        length = Length(max=NOTE_MAX, message=_l("At most %(max)d characters."))
+        for cc in compiled.criteria:
+            setattr(AnswerForm, note_name(cc.spec.id),
+                    TextAreaField(_l("Inspector's note"), validators=[Optional(), length]))
+        AnswerForm.findings = TextAreaField(_l("Findings"), validators=[
+            Optional(), Length(max=FINDINGS_MAX, message=_l("At most %(max)d characters."))],
+            description=_l("What the inspection found, and what the organization must remedy."))
+        AnswerForm.remedy_deadline = DayField(_l("Deadline to remedy"), validators=[Optional()],
+                                              description=_l("Required when a critical criterion fails or the "
+                                                             "organization may not operate."))
+        data.update({note_name(k): v for k, v in (record.get("notes") or {}).items()},
+                    findings=record.get("findings") or "", remedy_deadline=record.get("deadline"))
     form = AnswerForm(formdata=formdata, data=data) if formdata is not None else AnswerForm(formdata=None, data=data)
     form.items = {field_name(item.id): item for item in compiled.asked()}
     return form
@@ -63,3 +94,9 @@ def answer_form(compiled: CompiledSet, locale: str, answers: dict[str, Any], req
 
 def answers_from(form: FlaskForm, compiled: CompiledSet) -> dict[str, Any]:
     return {item.id: form[field_name(item.id)].data for item in compiled.asked()}
+
+
+def record_from(form: FlaskForm, compiled: CompiledSet) -> dict[str, Any]:
+    """An inspection's notes, findings and deadline as the service takes them."""
+    return {"notes": {cc.spec.id: form[note_name(cc.spec.id)].data or "" for cc in compiled.criteria},
+            "findings": form.findings.data or "", "remedy_deadline": form.remedy_deadline.data}

@@ -64,6 +64,14 @@ class Registry:
         sets = self.in_force(day)
         return sorted(sets, key=lambda s: (sector not in s.spec.sectors, s.spec.id))
 
+    def offered(self, sector: str, day: date) -> tuple[list[LoadedSet], bool]:
+        """The sets an organization of `sector` is assessed with: those made for its sector (and those made for
+        every sector: no `sectors`). When none is (sector "other"), every set in force, and True: the person
+        chooses the closest one."""
+        sets = self.in_force(day)
+        own = [s for s in sets if sector in s.spec.sectors or not s.spec.sectors]
+        return (own, False) if own else (sets, True)
+
     def compiled_for(self, version: CriteriaSetVersion) -> CompiledSet:
         """The compiled frozen copy of a stored version (compiled once per process)."""
         key = (version.set_id, version.version, version.content_sha256)

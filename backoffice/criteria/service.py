@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from flask_babel import gettext as _
@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backoffice import audit
 from backoffice.auth.scope import in_scope, scope
+from backoffice.criteria import inspections
 from backoffice.criteria.engine import CompiledSet
 from backoffice.criteria.facts import compute_facts
 from backoffice.criteria.loader import LoadedSet
@@ -34,6 +35,10 @@ class NotFound(LookupError):
 
 class Forbidden(PermissionError):
     """In scope, but the user's role may not do this (views answer 403, audited)."""
+
+
+class NotOffered(ValueError):
+    """The set is not one of those for the organization's sector (views answer 400; nothing is created)."""
 
 
 class SetVersionConflict(RuntimeError):
@@ -165,6 +170,10 @@ def start_assessment(user: User, org_id: int, set_id: str, kind: AssessmentKind 
     loaded = registry().current(set_id, local_today())
     if loaded is None:
         raise NotFound(set_id)
+    offered, _general = registry().offered(org.sector, local_today())
+    if loaded.key not in {s.key for s in offered}:
+        # The pages offer only the sets of the organization's sector (issue 22, point 13): a forged choice.
+        raise NotOffered(set_id)
     version = freeze(loaded)
     draft = db.session.scalar(select(Assessment).where(
         Assessment.organization_id == org.id, Assessment.kind == kind.value,
@@ -195,28 +204,48 @@ def _editable(user: User, assessment: Assessment) -> None:
 
 
 def save_answers(user: User, assessment_id: int, answers: dict[str, Any], submit: bool,
-                 now: datetime | None = None) -> Assessment:
+                 now: datetime | None = None, notes: dict[str, str] | None = None, findings: str = "",
+                 remedy_deadline: date | None = None) -> Assessment:
     """Save a draft (answers may be missing, none may be bad) or submit (every answer required): facts are
-    computed from data at that moment, scored, and stored with the result. Nothing is saved on any error."""
+    computed from data at that moment, scored, and stored with the result. An inspection also keeps its notes
+    per criterion, findings and deadline to remedy (criteria.inspections). Nothing is saved on any error."""
     assessment = get_assessment(user, assessment_id)
     _editable(user, assessment)
     compiled = compiled_for(assessment)
-    cleaned = clean_answers(compiled, answers, require_all=submit)
+    inspection = assessment.kind == AssessmentKind.INSPECTION.value
+    record, record_errors = inspections.clean_record(compiled, notes or {}, findings, remedy_deadline,
+                                                     local_today()) if inspection else (None, {})
+    try:
+        cleaned = clean_answers(compiled, answers, require_all=submit)
+    except AnswerErrors as exc:
+        raise AnswerErrors({**exc.errors, **record_errors}) from None
+    if record_errors:
+        raise AnswerErrors(record_errors)
     before = {"answers": assessment.answers}
     assessment.answers = cleaned
+    if record is not None:
+        inspections.store_draft(assessment, record)
     if submit:
         now = now or utcnow()
         org = assessment.organization
         assessment.facts = compute_facts(compiled.fact_names, org, now)
         result = compiled.score(cleaned, assessment.facts)
         _store_result(assessment, result)
+        if record is not None:
+            missing = inspections.on_submit(assessment, compiled, record, user, now)
+            if missing:
+                db.session.rollback()
+                raise AnswerErrors(missing)
         assessment.state = AssessmentState.SUBMITTED.value
         assessment.submitted_at = now
         assessment.submitted_by_id = user.id
         assessment.district_code = org.district_code
         audit.record("assessment.submit", assessment, actor=user, before=before,
                      after={"answers": cleaned, "level": assessment.level, "percent": assessment.percent,
-                            "set": assessment.ruleset_id, "version": assessment.ruleset_version})
+                            "set": assessment.ruleset_id, "version": assessment.ruleset_version,
+                            **({"notes": record.notes, "findings": record.findings,
+                                "remedy_deadline": record.deadline.isoformat() if record.deadline else None,
+                                "follow_up": assessment.follow_up} if record is not None else {})})
     else:
         audit.record("assessment.save_draft", assessment, actor=user, before=before, after={"answers": cleaned})
     db.session.commit()

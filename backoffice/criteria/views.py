@@ -10,8 +10,8 @@ from flask_login import current_user
 
 from backoffice import audit, exports
 from backoffice.auth.permissions import deny
-from backoffice.criteria import compliance, display, service
-from backoffice.criteria.forms import answer_form, answers_from, field_name
+from backoffice.criteria import compliance, display, inspections, printout, service
+from backoffice.criteria.forms import answer_form, answers_from, field_name, note_name, record_from
 from backoffice.criteria.registry import registry
 from backoffice.domain import SECTOR_LABELS, AssessmentKind, Role, Sector
 from backoffice.timeutil import local_today, now_utc, to_local
@@ -51,9 +51,11 @@ class AssessmentView(_RoleView):
         if current_user.role != Role.ORG_ADMIN:
             return redirect(url_for("compliance.index_view"))
         org = current_user.organization
-        sets = registry().for_sector(org.sector, local_today())
-        return self.render("criteria/self_index.html", org=org, sets=sets, history=service.history(current_user, org),
-                           level_label=_level_label, sector_label=_sector_label, to_local=to_local)
+        sets, general = registry().offered(org.sector, local_today())
+        return self.render("criteria/self_index.html", org=org, sets=sets, general=general,
+                           history=service.history(current_user, org), level_label=_level_label,
+                           set_title=_set_title, follow_up=_follow_up, sector_label=_sector_label,
+                           to_local=to_local)
 
     @expose("/start", methods=["POST"])
     def start(self):
@@ -65,6 +67,8 @@ class AssessmentView(_RoleView):
             assessment = service.start_assessment(current_user, org_id, request.form.get("set_id", ""), kind)
         except service.NotFound:
             abort(404)
+        except service.NotOffered:
+            abort(400, description=_("This criteria set is not one of those for the organization's sector."))
         except service.Forbidden as exc:
             deny(f"assessment.start.{exc}")
         return redirect(url_for(".edit", assessment_id=assessment.id))
@@ -76,16 +80,22 @@ class AssessmentView(_RoleView):
             return redirect(url_for(".result", assessment_id=assessment.id))
         compiled = service.compiled_for(assessment)
         submit = request.method == "POST" and "submit" in request.form
+        inspection = assessment.kind == AssessmentKind.INSPECTION.value
+        record = {"notes": assessment.criterion_notes, "findings": assessment.findings,
+                  "deadline": assessment.remedy_deadline} if inspection else None
         form = answer_form(compiled, display.locale(), assessment.answers or {}, required=submit,
-                           formdata=request.form if request.method == "POST" else None)
+                           formdata=request.form if request.method == "POST" else None, record=record)
         status = 200
         if request.method == "POST":
             if form.validate():
                 try:
-                    service.save_answers(current_user, assessment.id, answers_from(form, compiled), submit)
+                    service.save_answers(current_user, assessment.id, answers_from(form, compiled), submit,
+                                         **(record_from(form, compiled) if inspection else {}))
                 except service.AnswerErrors as exc:
-                    for item_id, message in exc.errors.items():
-                        form[field_name(item_id)].errors = [message]
+                    for key, message in exc.errors.items():
+                        name = note_name(key[5:]) if key.startswith("note:") else \
+                            key if key in ("findings", "remedy_deadline") else field_name(key)
+                        form[name].errors = [message]
                 except service.Forbidden as exc:
                     deny(f"assessment.edit.{exc}")
                 else:
@@ -97,7 +107,8 @@ class AssessmentView(_RoleView):
             flash(_("Some answers are missing or out of range: nothing was saved."), "error")
             status = 400
         return self.render("criteria/form.html", assessment=assessment, compiled=compiled, form=form,
-                           spec=compiled.spec, lang=display.locale(), field_name=field_name), status
+                           spec=compiled.spec, lang=display.locale(), field_name=field_name,
+                           note_name=note_name, inspection=inspection), status
 
     @expose("/<int:assessment_id>")
     def result(self, assessment_id: int):
@@ -110,9 +121,45 @@ class AssessmentView(_RoleView):
         return self.render("criteria/result.html", assessment=assessment, spec=compiled.spec,
                            level=display.level_view(compiled, assessment.result),
                            rows=display.criterion_views(compiled, assessment.result), own=own,
+                           failing=display.failing_views(compiled, assessment.result),
                            own_level=display.level_label(own_compiled, own.level if own else None),
                            comparison={d.criterion_id: d for d in comparison}, lang=display.locale(),
-                           to_local=to_local)
+                           to_local=to_local, follow_up=_follow_up(assessment), people=printout.people(assessment),
+                           notes=assessment.criterion_notes or {}, role=current_user.role,
+                           own_org=current_user.organization_id == assessment.organization_id)
+
+    @expose("/<int:assessment_id>/pdf")
+    def pdf(self, assessment_id: int):
+        """The printable record: "Biên bản tự đánh giá" or "Biên bản kiểm tra" (submitted assessments only)."""
+        assessment = _get(assessment_id)
+        if not assessment.result:
+            abort(404)
+        payload, filename = printout.pdf(assessment)
+        audit.record_now("assessment.print", entity_name="assessments", entity_id=assessment.id,
+                         organization_id=assessment.organization_id, district_code=assessment.district_code,
+                         after={"kind": assessment.kind})
+        return exports.download(payload, filename, "application/pdf")
+
+    @expose("/<int:assessment_id>/follow-up/<step>", methods=["POST"])
+    def follow_up_step(self, assessment_id: int, step: str):
+        verbs = {"remedied": lambda: inspections.mark_remedied(current_user, assessment_id,
+                                                               request.form.get("note", "")),
+                 "close": lambda: inspections.close(current_user, assessment_id),
+                 "reopen": lambda: inspections.reopen(current_user, assessment_id)}
+        if step not in verbs:
+            abort(404)
+        try:
+            verbs[step]()
+        except service.NotFound:
+            abort(404)
+        except service.Forbidden as exc:
+            deny(f"assessment.{exc}")
+        except inspections.FollowUpError as exc:
+            flash(str(exc), "error")
+        else:
+            flash({"remedied": _("Marked remedied."), "close": _("Follow-up closed."),
+                   "reopen": _("Follow-up reopened.")}[step], "success")
+        return redirect(url_for(".result", assessment_id=assessment_id))
 
 
 def _get(assessment_id: int):
@@ -126,21 +173,50 @@ def _level_label(assessment) -> str:
     return display.level_label(service.compiled_for(assessment), assessment.level)
 
 
+def _set_title(assessment) -> str:
+    """The set's title as it was frozen for this assessment (history shows names, not ids)."""
+    return service.compiled_for(assessment).spec.title.get(display.locale())
+
+
+def _follow_up(assessment) -> dict | None:
+    """An inspection's follow-up for the pages: state label, badge colour, deadline, whether it is overdue."""
+    if assessment.follow_up is None:
+        return None
+    return display.follow_up_view(assessment, local_today())
+
+
 def _filters() -> compliance.Filters:
     overdue = request.args.get("overdue")
     return compliance.Filters(
         district=request.args.get("district", type=int), ward=request.args.get("ward", type=int),
         sector=request.args.get("sector") or None, level=request.args.get("level") or None,
+        set_id=request.args.get("set") or None,
         overdue={"1": True, "0": False}.get(overdue or ""))
 
 
-def _level_choices() -> list[tuple[str, str]]:
-    seen: dict[str, str] = {}
+def _set_choices() -> list[tuple[str, str]]:
+    """Every criteria set (by id, titled as its newest version), for the compliance list's set filter."""
+    titles: dict[str, tuple[tuple, str]] = {}
     for loaded in registry().sets.values():
+        key = (loaded.spec.valid_from, loaded.spec.version)
+        if loaded.spec.id not in titles or key > titles[loaded.spec.id][0]:
+            titles[loaded.spec.id] = (key, loaded.spec.title.get(display.locale()))
+    return sorted(((set_id, title) for set_id, (_key, title) in titles.items()), key=lambda kv: kv[1])
+
+
+def _level_choices() -> dict[str, list[tuple[str, str]]]:
+    """The levels of each set, so the list filters by one set's levels, never by a mix of every set's (issue 22,
+    point 13): the page offers those of the chosen set, and its script swaps them when another set is chosen."""
+    lang = display.locale()
+    choices: dict[str, list[tuple[str, str]]] = {}
+    for loaded in sorted(registry().sets.values(), key=lambda s: s.spec.version):
+        levels = choices.setdefault(loaded.spec.id, [])
         for level in loaded.spec.levels:
-            seen.setdefault(level.id, level.label.get(display.locale()))
-    return sorted(seen.items(), key=lambda kv: kv[1]) + [("not_evaluable", _("Not evaluable")),
-                                                          ("none", _("Never self-assessed"))]
+            if level.id not in {code for code, _label in levels}:
+                levels.append((level.id, level.label.get(lang)))
+    for set_levels in choices.values():
+        set_levels.append(("not_evaluable", _("Not evaluable")))
+    return choices
 
 
 class ComplianceView(_RoleView):
@@ -159,7 +235,8 @@ class ComplianceView(_RoleView):
         return self.render("criteria/compliance.html", rows=rows, total=total, page=number, pages=pages,
                            filters=filters, districts=district_options(), wards=ward_options(),
                            sectors=[(s.value, str(label)) for s, label in SECTOR_LABELS.items()],
-                           levels=_level_choices(), level_label=_row_level, sector_label=_sector_label,
+                           sets=_set_choices(), levels=_level_choices(), level_label=_row_level,
+                           sector_label=_sector_label,
                            overdue_days=self._overdue_days(), to_local=to_local, args=request.args.to_dict())
 
     @expose("/export")
@@ -191,9 +268,10 @@ class ComplianceView(_RoleView):
             org = service.get_organization(current_user, org_id)
         except service.NotFound:
             abort(404)
+        sets, general = registry().offered(org.sector, local_today())
         return self.render("criteria/org_history.html", org=org, history=service.history(current_user, org),
-                           sets=registry().for_sector(org.sector, local_today()), level_label=_level_label,
-                           sector_label=_sector_label, to_local=to_local)
+                           sets=sets, general=general, level_label=_level_label, set_title=_set_title,
+                           follow_up=_follow_up, sector_label=_sector_label, to_local=to_local)
 
 
 def _row_level(set_id: str | None, level_id: str | None) -> str:
