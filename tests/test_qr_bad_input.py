@@ -68,8 +68,12 @@ def fixtures(app):
         from backoffice.qr import payload as p
         body = p._encode_body("AAAAAAAA", person.qr_ref, p.now_utc(), None, None)
         unknown_key = PREFIX + p._b32(body + Ed25519PrivateKey.generate().sign(PREFIX.encode() + body))
+        # Our signed QR of a reference nobody has (a national text of an unknown ID is a declared visitor now,
+        # issue 22 point 6).
+        from types import SimpleNamespace
+        unknown_ref = issue_personal_payload(SimpleNamespace(qr_ref=secrets.token_urlsafe(12)))
     return {"secret": secret, "closed": closed_secret, "revoked": revoked_secret, "good": good, "old": old,
-            "tampered": tampered, "unknown_key": unknown_key, "cp": checkpoint_id(app)}
+            "tampered": tampered, "unknown_key": unknown_key, "unknown_ref": unknown_ref, "cp": checkpoint_id(app)}
 
 
 def checkpoint_id(app) -> int:
@@ -83,7 +87,7 @@ TEXT_CASES = [
     ("bad_signature", lambda f: f["tampered"], 422),
     ("unknown_key", lambda f: f["unknown_key"], 422),
     ("retired_key", lambda f: f["old"], 422),
-    ("unknown_person", lambda f: "079999999999|NGUYEN VAN KHONG CO|1990-01-01|0||", 422),
+    ("unknown_person", lambda f: f["unknown_ref"], 422),
     ("national_invalid", lambda f: "123|A|B|C|D|E", 422),
 ]
 
@@ -112,7 +116,8 @@ def test_bad_texts_at_reception_in_vietnamese(app, fixtures, as_user):
     response = post_json(staff, "/reception/scan", {"text": fixtures["tampered"], "checkpoint": fixtures["cp"]})
     assert response.status_code == 422
     assert response.get_json()["error"] == {
-        "code": "bad_signature", "message": "Chữ ký của mã QR không hợp lệ: mã đã bị sửa đổi hoặc giả mạo."}
+        "code": "bad_signature", "message": "Chữ ký của mã QR không hợp lệ: mã đã bị sửa đổi hoặc giả mạo.",
+        "advice": "Mã QR không phải mã thật — đề nghị khách xuất trình căn cước công dân và mã QR cá nhân."}
     with app.app_context():
         assert counts() == (before[0], before[1] + 1)
         entry = db.session.scalar(select(AuditLog).where(AuditLog.action == "scan.rejected")
