@@ -72,7 +72,12 @@ def from_environment(instance_path: str) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {},
         "BACKOFFICE_RULES_DIR": os.environ.get("BACKOFFICE_RULES_DIR", str(PROJECT_ROOT / "rules")),
         "BACKOFFICE_DEMO_PASSWORD": os.environ.get("BACKOFFICE_DEMO_PASSWORD", "demo-2021"),
-        "BACKOFFICE_PUBLIC_URL": os.environ.get("BACKOFFICE_PUBLIC_URL", "http://127.0.0.1:5000"),
+        # The address visitors' phones open from a location QR poster. No default: outside development posters
+        # are refused until it is set (a default pointed every poster at 127.0.0.1); in development it is taken
+        # from the request (qr.locations.public_url).
+        "BACKOFFICE_PUBLIC_URL": os.environ.get("BACKOFFICE_PUBLIC_URL", ""),
+        # True under BACKOFFICE_ENV=development|testing or FLASK_DEBUG; None: the app's debug/testing flags decide.
+        "BACKOFFICE_DEVELOPMENT": True if _development() else None,
         # Sessions: server-side records (auth.sessions); the cookie only carries an opaque id.
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

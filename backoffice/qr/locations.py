@@ -2,7 +2,10 @@
 
 Each location, and the organization itself ("Mã QR đơn vị"), carries an unguessable token (128 random bits,
 `models.orgs.new_token`); its QR is the URL `BACKOFFICE_PUBLIC_URL/c/<token>` (ASCII, short: a low QR
-version that prints and scans well). Rotating the token revokes every printed poster. A revoked token is
+version that prints and scans well). Outside development that public URL must be configured (an address visitors'
+phones reach): without it no poster is printed (`PublicUrlMissing`), since a poster pointing to the server's own
+idea of itself (it used to be http://127.0.0.1:5000) is dead paper on a wall. In development the URL is the one
+the page was opened with (`request.host_url`). Rotating the token revokes every printed poster. A revoked token is
 remembered only by its SHA-256 fingerprint, as the entity id of the audit entry of the rotation, so an old
 poster scanned later can be told "revoked" (rather than "unknown") through the audit log's (entity,
 entity_id) index; a deactivated location, or an organization that is not active, answers "revoked" too.
@@ -10,11 +13,14 @@ entity_id) index; a deactivated location, or an organization that is not active,
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import current_app
+from flask import Flask, current_app, has_request_context, request
 from sqlalchemy import select
 
 from backoffice import audit
@@ -29,6 +35,7 @@ TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,43}$")
 REVOKED_ENTITY = "revoked_qr_token"
 POSTER_ROLES = {Role.CITY_ADMIN.value, Role.INSPECTOR.value, Role.ORG_ADMIN.value}
 ROTATE_ROLES = {Role.CITY_ADMIN.value, Role.ORG_ADMIN.value}
+log = logging.getLogger(__name__)
 
 
 class TokenError(Exception):
@@ -58,8 +65,78 @@ class Target:
             Location.organization_id == self.organization.id, Location.active.is_(True)).order_by(Location.id)))
 
 
+class PublicUrlMissing(Exception):
+    """No usable public URL outside development: `reason` is "missing" (not set), "invalid" (not an http(s)
+    address) or "local" (an address of this machine, which no visitor's phone reaches)."""
+
+    def __init__(self, reason: str, value: str = ""):
+        super().__init__(reason)
+        self.reason, self.value = reason, value
+
+
+def development(app: Flask | None = None) -> bool:
+    """BACKOFFICE_ENV=development|testing or FLASK_DEBUG (config: BACKOFFICE_DEVELOPMENT), else debug or testing."""
+    app = app or current_app
+    flag = app.config.get("BACKOFFICE_DEVELOPMENT")
+    return bool(flag) if flag is not None else bool(app.debug or app.testing)
+
+
+def _configured(app: Flask) -> str:
+    """The configured public URL without its trailing slash, or PublicUrlMissing saying what is wrong with it."""
+    value = (app.config.get("BACKOFFICE_PUBLIC_URL") or "").strip()
+    if not value:
+        raise PublicUrlMissing("missing")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or not value.isascii() \
+            or parts.query or parts.fragment:
+        raise PublicUrlMissing("invalid", value)
+    host = parts.hostname
+    try:
+        local = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        local = host == "localhost" or host.endswith(".localhost")
+    if local and not development(app):
+        raise PublicUrlMissing("local", value)
+    return value.rstrip("/")
+
+
+def public_url(app: Flask | None = None) -> str:
+    """The base of every check-in URL: the configured one; in development without one, the address this request
+    came to (what the developer's browser, and a phone on the same network, reached)."""
+    app = app or current_app
+    try:
+        return _configured(app)
+    except PublicUrlMissing:
+        if development(app) and has_request_context():
+            return request.host_url.rstrip("/")
+        raise
+
+
+def public_url_problem(app: Flask | None = None) -> PublicUrlMissing | None:
+    """Why posters cannot be printed now, or None."""
+    try:
+        public_url(app)
+    except PublicUrlMissing as exc:
+        return exc
+    return None
+
+
+def warn_if_unconfigured(app: Flask) -> None:
+    """At startup: outside development, say in the log that posters are refused until the URL is set."""
+    if development(app):
+        return
+    try:
+        _configured(app)
+    except PublicUrlMissing as exc:
+        log.warning("BACKOFFICE_PUBLIC_URL is %s%s: location QR posters will not be printed until it is set to the "
+                    "address visitors' phones open (e.g. https://backoffice.example.vn)",
+                    {"missing": "not set", "invalid": "not an http(s) URL",
+                     "local": "an address of this machine"}[exc.reason], f" ({exc.value!r})" if exc.value else "")
+
+
 def checkin_url(token: str) -> str:
-    return current_app.config["BACKOFFICE_PUBLIC_URL"].rstrip("/") + "/c/" + token
+    """The URL a location's (or the organization's) QR encodes; PublicUrlMissing when none may be printed."""
+    return public_url() + "/c/" + token
 
 
 def fingerprint(token: str) -> str:
@@ -105,6 +182,24 @@ def rotate(user: Any, target: Organization | Location) -> str:
                  after={"organization_id": org_id, "location_id": None if is_org else target.id})
     db.session.commit()
     return target.qr_token
+
+
+PRINT_ACTION = "qr_poster.print"
+
+
+def record_print(user: Any, org: Organization, location: Location | None, fmt: str, count: int = 1) -> None:
+    """A poster (or the organization's batch) was made: audited in its own transaction (the download is a GET),
+    and what the organization's first steps tick as "poster printed"."""
+    target = location or org
+    audit.record_now(PRINT_ACTION, actor=user, entity_name=type(target).__tablename__, entity_id=target.id,
+                     organization_id=org.id, district_code=org.district_code,
+                     after={"format": fmt, "posters": count})
+
+
+def posters_printed(org_id: int) -> bool:
+    """Whether any poster of the organization was ever made (one row on the audit log's organization index)."""
+    return db.session.scalar(select(AuditLog.id).where(AuditLog.organization_id == org_id,
+                                                       AuditLog.action == PRINT_ACTION).limit(1)) is not None
 
 
 def poster_for_location(location: Location) -> Poster:

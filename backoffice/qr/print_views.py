@@ -20,7 +20,7 @@ from backoffice.auth.scope import scope
 from backoffice.domain import Role
 from backoffice.extensions import db
 from backoffice.models import District, Location, PersonalQRIssue, Ward, mask_id
-from backoffice.qr import cards, locations, render
+from backoffice.qr import card_search, cards, locations, render
 
 PNG, PDF, SVG = "image/png", "application/pdf", "image/svg+xml"
 
@@ -66,45 +66,81 @@ class PostersView(BaseView):
 
     @expose("/")
     def index(self):
-        orgs = [] if current_user.role == Role.ORG_ADMIN.value else locations.organizations_for(current_user)
         org_id = current_user.organization_id if current_user.role == Role.ORG_ADMIN.value else request.args.get("org")
-        org = self._org(org_id) if org_id else None
+        return self._page(self._org(org_id) if org_id else None)
+
+    def _page(self, org, status: int = 200):
+        """The poster list; without a usable public URL it says why and offers nothing to print."""
+        orgs = [] if current_user.role == Role.ORG_ADMIN.value else locations.organizations_for(current_user)
         rows = list(db.session.scalars(select(Location).where(Location.organization_id == org.id)
                                        .order_by(Location.id))) if org else []
-        return self.render("qr/posters.html", orgs=orgs, org=org, locations=rows, checkin_url=locations.checkin_url,
-                           can_rotate=current_user.role in locations.ROTATE_ROLES)
+        problem = locations.public_url_problem()
+        return self.render("qr/posters.html", orgs=orgs, org=org, locations=rows, problem=problem,
+                           public_url=None if problem else locations.public_url(),
+                           development=locations.development(), checkin_url=locations.checkin_url,
+                           can_rotate=current_user.role in locations.ROTATE_ROLES), status
+
+    def _refused(self, org):
+        """A poster or QR asked for while none may be printed: the page that says why (409), nothing made."""
+        return self._page(org, 409)
 
     @expose("/org/<org_id>/all.pdf")
     def all_posters(self, org_id):
         org = self._org(org_id)
-        return _send(render.poster_pdf(locations.organization_posters(org), org.name), f"ma-qr-{org.id}.pdf", PDF)
+        try:
+            posters = locations.organization_posters(org)
+        except locations.PublicUrlMissing:
+            return self._refused(org)
+        response = _send(render.poster_pdf(posters, org.name), f"ma-qr-{org.id}.pdf", PDF)
+        locations.record_print(current_user._get_current_object(), org, None, "pdf", len(posters))
+        return response
 
     @expose("/org/<org_id>/poster.<fmt>")
     def org_poster(self, org_id, fmt):
-        poster = locations.poster_for_organization(self._org(org_id))
-        return self._poster(poster, fmt, f"ma-qr-don-vi-{org_id}")
+        org = self._org(org_id)
+        try:
+            poster = locations.poster_for_organization(org)
+        except locations.PublicUrlMissing:
+            return self._refused(org)
+        return self._poster(poster, fmt, f"ma-qr-don-vi-{org_id}", org, None)
 
     @expose("/location/<location_id>/poster.<fmt>")
     def location_poster(self, location_id, fmt):
-        poster = locations.poster_for_location(self._location(location_id))
-        return self._poster(poster, fmt, f"ma-qr-dia-diem-{location_id}")
+        location = self._location(location_id)
+        try:
+            poster = locations.poster_for_location(location)
+        except locations.PublicUrlMissing:
+            return self._refused(location.organization)
+        return self._poster(poster, fmt, f"ma-qr-dia-diem-{location_id}", location.organization, location)
 
-    def _poster(self, poster: render.Poster, fmt: str, name: str):
+    def _poster(self, poster: render.Poster, fmt: str, name: str, org, location):
         if fmt == "pdf":
-            return _send(render.poster_pdf([poster], poster.location_name or poster.organization_name),
-                         f"{name}.pdf", PDF)
-        if fmt == "png":
-            return _send(render.poster_png(poster), f"{name}.png", PNG)
-        abort(404)
+            response = _send(render.poster_pdf([poster], poster.location_name or poster.organization_name),
+                             f"{name}.pdf", PDF)
+        elif fmt == "png":
+            response = _send(render.poster_png(poster), f"{name}.png", PNG)
+        else:
+            abort(404)
+        locations.record_print(current_user._get_current_object(), org, location, fmt)
+        return response
 
     @expose("/location/<location_id>/qr.<fmt>")
     def location_qr(self, location_id, fmt):
-        url = locations.checkin_url(self._location(location_id).qr_token)
+        location = self._location(location_id)
+        try:
+            url = locations.checkin_url(location.qr_token)
+        except locations.PublicUrlMissing:
+            return self._refused(location.organization)
         return self._qr(url, fmt, f"qr-{location_id}")
 
     @expose("/org/<org_id>/qr.<fmt>")
     def org_qr(self, org_id, fmt):
-        return self._qr(locations.checkin_url(self._org(org_id).qr_token), fmt, f"qr-don-vi-{org_id}")
+        org = self._org(org_id)
+        try:
+            url = locations.checkin_url(org.qr_token)
+        except locations.PublicUrlMissing:
+            return self._refused(org)
+        return self._qr(url, fmt, f"qr-don-vi-{org_id}")
 
     def _qr(self, url: str, fmt: str, name: str):
         inline = request.args.get("inline") == "1"
@@ -120,17 +156,25 @@ class PostersView(BaseView):
         if current_user.role not in locations.ROTATE_ROLES:
             deny("qr_posters.rotate")
 
-    @expose("/org/<org_id>/rotate", methods=["POST"])
+    # Rotating revokes every printed poster: GET asks (what stops working, and what to do next), POST does it.
+    @expose("/org/<org_id>/rotate", methods=["GET", "POST"])
     def rotate_org(self, org_id):
         self._may_rotate()
         org = self._org(org_id)
+        if request.method == "GET":
+            return self.render("qr/rotate_confirm.html", org=org, location=None,
+                               action=url_for(".rotate_org", org_id=org.id), back=url_for(".index", org=org.id))
         return self._rotate(org, url_for(".index", org=org.id))
 
-    @expose("/location/<location_id>/rotate", methods=["POST"])
+    @expose("/location/<location_id>/rotate", methods=["GET", "POST"])
     def rotate_location(self, location_id):
         self._may_rotate()
         location = self._location(location_id, active=False)
-        return self._rotate(location, url_for(".index", org=location.organization_id))
+        back = url_for(".index", org=location.organization_id)
+        if request.method == "GET":
+            return self.render("qr/rotate_confirm.html", org=location.organization, location=location,
+                               action=url_for(".rotate_location", location_id=location.id), back=back)
+        return self._rotate(location, back)
 
     def _rotate(self, target, back: str):
         try:
@@ -177,18 +221,20 @@ class CardsView(BaseView):
 
     @expose("/")
     def index(self):
-        return self._list(request.args.get("q", ""))
+        return self._list(request.args.get("q", ""), page=request.args.get("page", 1, type=int))
 
-    def _list(self, q: str, error: str | None = None):
-        residents = cards.find_residents(current_user, q)
+    def _list(self, q: str, error: str | None = None, page: int = 1):
+        found = card_search.search(current_user, q, page)
+        residents = found.residents
         printed = dict(db.session.execute(
             select(PersonalQRIssue.person_id, func.max(PersonalQRIssue.issued_at))
             .where(PersonalQRIssue.person_id.in_([p.id for p in residents])).group_by(PersonalQRIssue.person_id)).all())
-        page = self.render("qr/cards.html", residents=residents, q=q, printed=printed, error=error, mask_id=mask_id)
-        # The list shows residents' names and birth dates: a read of each (issue 14, point 6).
+        html = self.render("qr/cards.html", residents=residents, found=found, q=q, printed=printed, error=error,
+                           mask_id=mask_id, max_batch=cards.MAX_BATCH)
+        # The list shows residents' names and birth dates: a read of each shown, page by page (issue 14, point 6).
         audit.read([p.id for p in residents], why="card search" if q.strip() else "card list", view="qr_cards",
-                   search=q.strip()[:128])
-        return page
+                   search=q.strip()[:128], page=found.page)
+        return html
 
     @expose("/register", methods=["GET", "POST"])
     def register(self):
@@ -218,6 +264,10 @@ class CardsView(BaseView):
     def print_cards(self):
         fmt = request.form.get("format", "pdf")
         ids = request.form.getlist("person_id")
+        if request.form.get("all_matching") == "1":
+            # "Print all of this search": every match in scope, not just the page shown (one more than a batch
+            # allows is asked for, so a search too big is refused by the batch limit, never cut short).
+            ids = card_search.matching_ids(current_user, request.form.get("q", ""), cards.MAX_BATCH + 1)
         if fmt not in ("pdf", "png") or (fmt == "png" and len(ids) != 1):
             abort(400)
         try:
@@ -239,6 +289,7 @@ class CardsView(BaseView):
 
 def init_app(app) -> None:
     from backoffice.admin import CAT_ORGS, CAT_PEOPLE, admin_for
+    locations.warn_if_unconfigured(app)
     admin = admin_for(app)
     admin.add_view(PostersView(name=_l("QR codes and posters"), endpoint="qr_posters", url="/admin/qr-posters",
                                category=CAT_ORGS))
