@@ -258,8 +258,8 @@ def test_device_token_scope(app, as_user):
     with app.app_context():
         foreign_cp = db.session.scalar(select(Checkpoint.id).where(Checkpoint.organization_id != org1().id))
     admin = as_user("org1.admin")
-    response = admin.post_form("/admin/devicetoken/issue/", {"name": "Giả mạo", "checkpoint": str(foreign_cp)},
-                               token_from="/admin/devicetoken/issue/")
+    response = admin.post_form("/admin/devicetoken/new/", {"name": "Giả mạo", "checkpoint": str(foreign_cp)},
+                               token_from="/admin/devicetoken/new/")
     assert response.status_code == 200 and "bod_" not in response.get_data(as_text=True)  # not a valid choice
     listing = as_user("org2.admin").get("/admin/devicetoken/").get_data(as_text=True)
     assert "Máy thử lỗi" not in listing

@@ -157,10 +157,10 @@ def test_device_token_lifecycle_and_api(app, as_user):
         cp = checkpoint()
         cp_id, other_cp = cp.id, checkpoint("exit").id
         text = issue_personal_payload(new_person())
-    page = admin.get("/admin/devicetoken/issue/")
+    page = admin.get("/admin/devicetoken/new/")
     assert page.status_code == 200
-    created = admin.post_form("/admin/devicetoken/issue/", {"name": "Máy quét cổng", "checkpoint": str(cp_id)},
-                              token_from="/admin/devicetoken/issue/")
+    created = admin.post_form("/admin/devicetoken/new/", {"name": "Máy quét cổng", "checkpoint": str(cp_id)},
+                              token_from="/admin/devicetoken/new/")
     html = created.get_data(as_text=True)
     assert created.status_code == 200 and devices.TOKEN_PREFIX in html
     secret = html.split('id="device-secret">')[1].split("<")[0].strip()
@@ -180,7 +180,7 @@ def test_device_token_lifecycle_and_api(app, as_user):
     revoked = client.post("/api/v1/scans", json={"payload": text}, headers=auth)
     assert revoked.status_code == 401 and revoked.get_json()["error"]["code"] == "revoked_token"
     # staff cannot create tokens
-    assert as_user("org1.staff").get("/admin/devicetoken/issue/").status_code == 403
+    assert as_user("org1.staff").get("/admin/devicetoken/new/").status_code == 403
 
 
 def test_keys_endpoint(app):

@@ -60,8 +60,8 @@ EXPECT: dict[str, object] = {
     # reception (checkpoint staff and their organization's admin)
     "reception.page": {S, O}, "reception.scan": {S, O}, "reception.scan_image": {S, O},
     "reception.recent": {S, O}, "reception.checkout": {S, O},
-    # device tokens (model view extras)
-    "devicetoken.issue_view": {O}, "devicetoken.revoke_view": {O, A},
+    # device tokens (model view extras; creating one is the view's own create_view)
+    "devicetoken.revoke_view": {O, A},
     # posters and cards
     "qr_posters.index": {A, I, O}, "qr_posters.all_posters": {A, I, O}, "qr_posters.org_poster": {A, I, O},
     "qr_posters.location_poster": {A, I, O}, "qr_posters.location_qr": {A, I, O}, "qr_posters.org_qr": {A, I, O},

@@ -132,7 +132,8 @@ class DeviceTokenForm(SecureForm):
 
 
 class DeviceTokenView(ScopedModelView):
-    access = {Role.CITY_ADMIN: {"list", "details"}, Role.ORG_ADMIN: {"list", "details"}}
+    # One way to create a token: the list's own "Create" tab (create_view below), for organization admins only.
+    access = {Role.CITY_ADMIN: {"list", "details"}, Role.ORG_ADMIN: {"list", "details", "create"}}
     list_template = "qr/device_token_list.html"
     column_list = ["name", "checkpoint", "token_prefix", "created_at", "last_used_at", "revoked_at"]
     column_details_list = column_list
@@ -143,12 +144,10 @@ class DeviceTokenView(ScopedModelView):
     column_default_sort = ("created_at", True)
     can_export = False  # type: ignore[assignment]
 
-    @expose("/issue/", methods=["GET", "POST"])
-    def issue_view(self):
+    @expose("/new/", methods=["GET", "POST"])
+    def create_view(self):
+        """The token form in place of Flask-Admin's model form: the secret is made here and shown once."""
         from backoffice.qr.devices import create_device_token
-        if current_user.role != Role.ORG_ADMIN:
-            from backoffice.auth.permissions import deny
-            deny("device_token.create")
         form = DeviceTokenForm(request.form if request.method == "POST" else None)
         form.checkpoint.choices = [
             (c.id, str(c)) for c in db.session.scalars(scope(select(Checkpoint), current_user)
@@ -157,7 +156,8 @@ class DeviceTokenView(ScopedModelView):
             token, secret = create_device_token(form.checkpoint.data, form.name.data,
                                                 user=current_user._get_current_object())
             # The secret is shown on this response only; it is never stored or shown again.
-            return self.render("qr/device_token_secret.html", token=token, secret=secret)
+            return self.render("qr/device_token_secret.html", token=token, secret=secret,
+                               api_url=_api_base() + url_for("api_v1.scans"))
         return self.render("qr/device_token_issue.html", form=form)
 
     @expose("/revoke/<int:token_id>", methods=["POST"])
@@ -166,6 +166,16 @@ class DeviceTokenView(ScopedModelView):
         revoke_device_token(token_id, user=current_user._get_current_object())
         flash(_("The token has been revoked: devices using it can no longer scan."), "success")
         return redirect(url_for(".index_view"))
+
+
+def _api_base() -> str:
+    """Where devices send scans: the portal's public URL; without one (not configured outside development), the
+    address the admin reached this page at, which is what a device on the same network would use."""
+    from backoffice.qr.locations import PublicUrlMissing, public_url
+    try:
+        return public_url()
+    except PublicUrlMissing:
+        return request.host_url.rstrip("/")
 
 
 def init_app(app: Flask) -> None:

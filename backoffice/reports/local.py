@@ -14,7 +14,7 @@ from backoffice.criteria.overdue import is_overdue
 from backoffice.domain import AssessmentKind, AssessmentState, Colour
 from backoffice.extensions import db
 from backoffice.models import (
-    Assessment, CheckIn, Location, Organization, Person, PersonalQRIssue, Staff,
+    Assessment, CheckIn, Checkpoint, Location, Organization, Person, PersonalQRIssue, Staff,
 )
 from backoffice.reports.queries import DaySeries, as_date, local_date
 from backoffice.reports.scope import CHECKIN_DAYS
@@ -84,10 +84,31 @@ class OrgFigures:
     inspection_level: str | None = None
     inspection_at: datetime | None = None
     inspection_version: int | None = None
+    checkpoints: int = 0  # active ones
+    posters_printed: bool = False
 
     @property
     def overdue(self) -> bool:
         return is_overdue(self.organization, self.self_at, now_utc())
+
+    @property
+    def first_steps(self) -> list[FirstStep]:
+        """What a new organization does first, in order, each ticked once the data shows it done."""
+        return [FirstStep("location", any(loc.active for loc in self.locations)),
+                FirstStep("poster", self.posters_printed),
+                FirstStep("checkpoint", self.checkpoints > 0),
+                FirstStep("assessment", self.self_at is not None)]
+
+    @property
+    def getting_started(self) -> bool:
+        """Shown on the home (instead of "assess again") until every first step is done."""
+        return not all(step.done for step in self.first_steps)
+
+
+@dataclass(frozen=True)
+class FirstStep:
+    key: str  # location | poster | checkpoint | assessment (the template words and links each)
+    done: bool
 
 
 def org_figures(user: Any) -> OrgFigures:
@@ -113,6 +134,10 @@ def org_figures(user: Any) -> OrgFigures:
     figures.on_site = sum(loc.on_site for loc in figures.locations)
     figures.staff = db.session.scalar(scope(select(func.count(Staff.id)), user, Staff)
                                       .where(Staff.active.is_(True))) or 0
+    figures.checkpoints = db.session.scalar(scope(select(func.count(Checkpoint.id)), user, Checkpoint)
+                                            .where(Checkpoint.active.is_(True))) or 0
+    from backoffice.qr.locations import posters_printed
+    figures.posters_printed = posters_printed(org.id)
     for kind in (AssessmentKind.SELF, AssessmentKind.INSPECTION):
         latest = db.session.execute(
             scope(select(Assessment.level, Assessment.percent, Assessment.submitted_at, Assessment.set_version_id),
