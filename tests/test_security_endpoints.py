@@ -69,7 +69,8 @@ EXPECT: dict[str, object] = {
     "qr_cards.index": {W, A}, "qr_cards.register": {W, A}, "qr_cards.print_cards": {W, A},
     # criteria
     "assessment.index": {O, I, A}, "assessment.result": {O, I, A}, "assessment.edit": {O, I, A},
-    "assessment.start": {O, I, A},
+    "assessment.start": {O, I, A}, "assessment.pdf": {O, I, A}, "assessment.follow_up_step": {O, I, A},
+    "criteria.static": PUBLIC,
     "compliance.index_view": {I, A}, "compliance.export": {I, A}, "compliance.organization": {I, A},
     "criteria_sets.index": {O, I, A}, "criteria_sets.detail": {O, I, A},
     # imports
@@ -99,7 +100,8 @@ ARGUMENTS = {"fmt": "pdf", "export_type": "csv", "name": "levels", "code": 760, 
 FMT = {"reports.chart": "png", "tracing_admin.export": "xlsx", "qr_posters.location_qr": "png",
        "qr_posters.org_qr": "png"}
 STATIC_FILES = {"static": "backoffice.css", "admin.static": "admin/css/bootstrap4/admin.css",
-                "bo_admin.static": "bo_admin.js", "reception.static": "reception.js"}
+                "bo_admin.static": "bo_admin.js", "reception.static": "reception.js",
+                "criteria.static": "compliance.js"}
 
 
 def _app_rules(app):
