@@ -148,6 +148,8 @@ def _register_blueprints(app: Flask) -> None:
     from backoffice.health import bp as health_bp
     from backoffice.registration.views import bp as registration_bp
     from backoffice.guide import bp as guide_bp
+    from backoffice.public import bp as public_bp
+    app.register_blueprint(public_bp)  # `/`: the public home page
     app.register_blueprint(auth_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(registration_bp)
