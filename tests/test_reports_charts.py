@@ -135,7 +135,9 @@ def test_charts_follow_the_readers_language(app, report_data, fresh_login):
     browser = fresh_login("inspector.q1")
     images = {}
     for lang, title in (("vi", "Tổ chức theo mức độ an toàn"), ("en", "Organizations by level")):
-        browser.post_form(f"/lang/{lang}")
+        # The session's language only: the language switch would also change the shared demo user's profile.
+        with browser.client.session_transaction() as session:
+            session["lang"] = lang
         page = browser.get(f"/admin/reports/?district={Q1}").get_data(as_text=True)
         srcs = re.findall(r'src="(/reports/charts/[^"]+)"', page)
         assert len(srcs) == 4 and all(f"lang={lang}" in s for s in srcs), srcs

@@ -47,7 +47,7 @@ MODEL_ENDPOINTS = {"index_view", "details_view", "create_view", "edit_view", "de
 EXPECT: dict[str, object] = {
     # public pages and files
     "static": PUBLIC, "admin.static": PUBLIC, "bo_admin.static": PUBLIC, "reception.static": PUBLIC,
-    "auth.login": PUBLIC, "registration.register": PUBLIC, "health.healthz": PUBLIC,
+    "public.home": PUBLIC, "auth.login": PUBLIC, "registration.register": PUBLIC, "health.healthz": PUBLIC,
     "selfcheckin.page": PUBLIC, "selfcheckin.submit": PUBLIC,
     # the JSON API for devices
     "api_v1.scans": DEVICE, "api_v1.scan_image": DEVICE, "api_v1.keys": PUBLIC, "api_v1.openapi": PUBLIC,
