@@ -17,6 +17,7 @@ from typing import Any, Callable
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from openpyxl.utils.datetime import from_excel
+from phonenumbers.phonemetadata import PhoneMetadata
 
 from backoffice import identifiers
 from backoffice.geo.resolve import fold
@@ -173,7 +174,46 @@ def tax_code(value: Any) -> str:
     return identifiers.clean_tax_code(value)
 
 
+_SIMPLE_PHONE = re.compile(r"(\+84|0)[\s.\-]?((?:\d[\s.\-]?){6,10}\d)", re.ASCII)
+_NOT_DIGIT = re.compile(r"\D")
+
+
+@lru_cache(maxsize=1)
+def _vn_patterns() -> tuple[re.Pattern, set[int], list[tuple[re.Pattern, set[int]]]]:
+    """The patterns phonenumbers validates a Vietnamese number with (its own metadata)."""
+    meta = PhoneMetadata.metadata_for_region("VN")
+    general = meta.general_desc
+    kinds = [d for d in (meta.fixed_line, meta.mobile, meta.toll_free, meta.premium_rate, meta.shared_cost,
+                         meta.personal_number, meta.voip, meta.pager, meta.uan, meta.voicemail)
+             if d is not None and d.national_number_pattern]
+    return (re.compile(general.national_number_pattern), set(general.possible_length),
+            [(re.compile(d.national_number_pattern), set(d.possible_length or general.possible_length))
+             for d in kinds])
+
+
+def _valid_vn(national: str) -> bool:
+    general, lengths, kinds = _vn_patterns()
+    return (len(national) in lengths and general.fullmatch(national) is not None
+            and any(len(national) in sizes and pattern.fullmatch(national) for pattern, sizes in kinds))
+
+
 def phone(value: Any) -> str | None:
+    """identifiers.clean_phone, with a fast path for what sheets hold most (0903 123 456, +84 90…, a number
+    cell that lost its 0): phonenumbers' parse costs ~0.3 ms a cell, a third of an import's reading. A value
+    the fast path does not accept goes to clean_phone, which answers it (and words its refusal)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        candidate = "0" + str(value)
+    elif isinstance(value, str):
+        candidate = value.strip()
+    else:
+        return identifiers.clean_phone(value)
+    match = _SIMPLE_PHONE.fullmatch(candidate)
+    if match:
+        national = _NOT_DIGIT.sub("", match.group(2))
+        if _valid_vn(national):
+            return "+84" + national
     return identifiers.clean_phone(value)
 
 

@@ -27,6 +27,8 @@ from defusedxml import ElementTree as SafeTree
 from openpyxl.reader.excel import ExcelReader
 from openpyxl.utils import get_column_letter
 
+from backoffice.imports import fastread
+
 import defusedxml  # noqa: F401  (openpyxl switches to defusedxml when it is importable; fail loudly if not)
 
 
@@ -227,6 +229,35 @@ def open_table(path: Path, filename: str, limits: Limits, pick_sheet=None) -> Ta
     kind, caps = _check(path, filename, limits)
     if kind == "csv":
         return Table("csv", Path(filename).name, _csv_rows(path, limits), None)
+    try:
+        plan = fastread.survey(path, caps, limits.max_other_part, UNREAD_FOLDERS)
+    except fastread.Unsafe as exc:
+        raise _part_too_large(exc.part, None, exc.limit) from None
+    if plan is not None:
+        table = _calamine_table(path, plan, limits, pick_sheet)
+        if table is not None:
+            return table
+    return _openpyxl_table(path, caps, limits, pick_sheet)
+
+
+def _calamine_table(path: Path, plan: fastread.Survey, limits: Limits, pick_sheet) -> Table | None:
+    """The sheet read by calamine, once the survey vouched for every part (None: calamine cannot open it)."""
+    names = [name for name in (fastread.visible_sheets(path) or []) if name in plan.sheets]
+    if not names:
+        return None
+    chosen = names[0]
+    if pick_sheet and len(names) > 1:
+        heads = {}
+        for name in names[:5]:
+            rows, _height = fastread.rows(path, name, plan.formulas.get(name, {}))
+            heads[name] = [values for _, (_n, values, _f) in zip(range(10), rows)]
+        chosen = pick_sheet(heads)
+    rows, height = fastread.rows(path, chosen, plan.formulas.get(chosen, {}))
+    return Table("xlsx", chosen, _counted((Row(*row) for row in rows), limits), height if height > 1 else None)
+
+
+def _openpyxl_table(path: Path, caps: dict[str, int], limits: Limits, pick_sheet) -> Table:
+    """The sheet read by openpyxl (what the survey could not vouch for), through the counting archive."""
     handle = path.open("rb")  # a file object: openpyxl would judge a path by its (staging) extension
     try:
         # load_workbook(), with the counting archive in place of the one it opens (as openpyxl's own
@@ -281,22 +312,30 @@ def _xlsx_rows(ws, limits: Limits) -> Iterator[Row]:
 
 
 def _xlsx_rows_unbounded(ws, limits: Limits) -> Iterator[Row]:
+    def rows() -> Iterator[Row]:
+        for number, cells in enumerate(ws.iter_rows(), start=1):
+            values, formulas = [], set()
+            for index, cell in enumerate(cells):
+                value = getattr(cell, "value", None)
+                if getattr(cell, "data_type", None) == "f":
+                    formulas.add(index)
+                elif isinstance(value, str):
+                    value = unicodedata.normalize("NFC", value)
+                values.append(value)
+            yield Row(number, values, formulas)
+    yield from _counted(rows(), limits)
+
+
+def _counted(rows: Iterator[Row], limits: Limits) -> Iterator[Row]:
+    """The rows, refused past the row cap (counting rows that hold something)."""
     data_rows = 0
-    for number, cells in enumerate(ws.iter_rows(), start=1):
-        values, formulas = [], set()
-        for index, cell in enumerate(cells):
-            value = getattr(cell, "value", None)
-            if getattr(cell, "data_type", None) == "f":
-                formulas.add(index)
-            elif isinstance(value, str):
-                value = unicodedata.normalize("NFC", value)
-            values.append(value)
-        if any(v is not None and v != "" for v in values):
+    for row in rows:
+        if any(v is not None and v != "" for v in row.values):
             data_rows += 1
             if data_rows > limits.max_rows + 10:  # + the title and header rows
                 raise FileRejected(_("The file has more than %(n)d rows; split it into smaller files.",
                                      n=limits.max_rows))
-        yield Row(number, values, formulas)
+        yield row
 
 
 def _decode(data: bytes) -> str:
