@@ -198,18 +198,19 @@ def rows(path: Path, sheet: str, formulas: dict[tuple[int, int], str]) -> tuple[
     book = CalamineWorkbook.from_path(str(path))
     data = book.get_sheet_by_name(sheet)
     book.close()
-    first_row, first_col = data.start if data.start else (0, 0)
-    return _rows(data, first_row, first_col, formulas), data.height
+    # iter_rows yields every row from the sheet's first (empty ones too), but the columns from the grid's first
+    first_col = data.start[1] if data.start else 0
+    return _rows(data, first_col, formulas), (data.end[0] + 1 if data.end else 0)
 
 
-def _rows(data, first_row: int, first_col: int, formulas: dict[tuple[int, int], str]):
+def _rows(data, first_col: int, formulas: dict[tuple[int, int], str]):
     pad = [None] * first_col
     by_row: dict[int, dict[int, str]] = {}
     for (row, col), formula in formulas.items():
         by_row.setdefault(row, {})[col] = formula
     normalize, is_normalized = unicodedata.normalize, unicodedata.is_normalized
     for offset, cells in enumerate(data.iter_rows()):
-        number = first_row + offset + 1
+        number = offset + 1
         while by_row and min(by_row) < number:  # formulas without a cached value, above calamine's grid
             row = min(by_row)
             yield row, *_formula_row(by_row.pop(row))
