@@ -171,7 +171,8 @@ def test_inspector_scope(ctx, tmp_path):
     rows = [ORG_HEADER, org_row(mine), org_row(theirs, district="Quận 3", ward="Phường 02"),
             org_row("0100233488", name="Đổi tên trái phép")]  # org2 of the demo data, in Quận 3
     record = preview(inspector, write(tmp_path, "q1.xlsx", xlsx(rows)))
-    assert record.counts == {"new": 1, "update": 0, "unchanged": 0, "error": 2}
+    # Both error rows lie outside the inspector's districts, counted apart (issue 22, point 10).
+    assert record.counts == {"new": 1, "update": 0, "unchanged": 0, "error": 2, "outside": 2}
     assert record.district_code == 760
     errors = {line["r"]: line["e"][0] for line in lines(record) if line["s"] == "error"}
     assert errors[3][0] == "D" and "outside your districts" in errors[3][2]

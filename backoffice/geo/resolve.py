@@ -110,6 +110,12 @@ class UnitResolver:
         when given; a name shared by wards of several districts needs the district."""
         return self._cached(("w", text, district_code), lambda: self._ward(text, district_code))
 
+    def known_ward(self, text: object) -> bool:
+        """Whether `text` names a ward somewhere in the city (one or several)."""
+        if isinstance(text, float) and text.is_integer():
+            text = int(text)
+        return (None, _core(str(text).strip(), _WARD_PREFIXES, _WARD_SUFFIXES)[0]) in self._ward_index
+
     def _district(self, text: object) -> Unit:
         if isinstance(text, float) and text.is_integer():
             text = int(text)
@@ -141,8 +147,8 @@ class UnitResolver:
                 return elsewhere[0]
             if elsewhere:
                 district = self.districts.get(district_code)
-                raise UnitError(_("%(ward)s is not in %(district)s (it is in %(others)s).",
-                                  ward=elsewhere[0].name, district=district.name if district else district_code,
+                raise UnitError(_("\"%(value)s\" is not in %(district)s (%(ward)s is in %(others)s).",
+                                  value=raw, ward=elsewhere[0].name, district=district.name if district else district_code,
                                   others=", ".join(sorted({self.districts[u.district_code].name
                                                            for u in elsewhere}))))
         if district_code is None:

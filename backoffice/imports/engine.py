@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from backoffice import exports
 from backoffice.imports import reader, staging
 from backoffice.imports.columns import Column, match_header
-from backoffice.imports.kinds import ERROR, UNCHANGED, Kind
+from backoffice.imports.kinds import ERROR, OUTSIDE, UNCHANGED, Kind, OutsideScope
 
 Progress = Callable[[int, int | None, str], None]
 HEADER_SCAN_ROWS = 10
@@ -106,6 +106,8 @@ def preview(source: Path, filename: str, kind: Kind, token: str, limits: reader.
                                   outcome.issues]
                         status, changes = (ERROR if errors else outcome.status), outcome.changes
                     counts[status] += 1
+                    if any(isinstance(e[2], OutsideScope) for e in errors):
+                        counts[OUTSIDE] += 1  # errors, counted apart too: rows this user may not import at all
                     line = {"s": status, "r": row}
                     if status == ERROR:
                         line.update(e=errors, raw=[reader.cell_text(v) for v in raw])
@@ -117,7 +119,10 @@ def preview(source: Path, filename: str, kind: Kind, token: str, limits: reader.
                     progress(done, table.estimated_rows, "reading")
     finally:
         table.close()
-    result = PreviewResult(counts={k: counts.get(k, 0) for k in ("new", "update", "unchanged", "error")},
+    summary = {k: counts.get(k, 0) for k in ("new", "update", "unchanged", "error")}
+    if counts[OUTSIDE]:
+        summary[OUTSIDE] = counts[OUTSIDE]
+    result = PreviewResult(counts=summary,
                            sheet=table.sheet_name, header_row=header.number,
                            matched=[f"{reader.column_letter(i)}: {c.header}" for i, c in sorted(mapping.items())],
                            ignored=ignored)
@@ -163,8 +168,11 @@ def _checked(body: Iterable[reader.Row], kind: Kind, mapping: dict[int, Column],
                 values[column.key] = column.parse(raw)
             except ValueError as exc:
                 errors.append(_locate(column.key, str(exc), position, headers, mapping))
-        if not errors:
-            errors = [_locate(key, message, position, headers, mapping) for key, message in kind.check(values)]
+        # The cross-field checks run whatever else is wrong with the row (issue 22, point 10: every error of a
+        # row at once), each said at its cell unless that cell already has its own error.
+        failed = {e[0] for e in errors}
+        errors += [_locate(key, message, position, headers, mapping) for key, message in kind.check(values)
+                   if key not in position or reader.column_letter(position[key]) not in failed]
         key = values.get(kind.key)
         if key is not None and not any(e[0] == reader.column_letter(position[kind.key]) for e in errors):
             if key in seen:

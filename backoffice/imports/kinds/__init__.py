@@ -14,6 +14,11 @@ from backoffice.extensions import db
 from backoffice.imports.columns import Column
 
 NEW, UPDATE, UNCHANGED, ERROR = "new", "update", "unchanged", "error"
+OUTSIDE = "outside"  # rows with errors that lie outside the user's districts (counted apart in the summary)
+
+
+class OutsideScope(str):
+    """An issue's message saying the row lies outside the user's scope: the preview counts such rows apart."""
 
 # A cross-field error: (column key it belongs to, message).
 CellIssue = tuple[str, str]
@@ -106,4 +111,4 @@ def kind_for(name: str, user: Any) -> Kind:
     return cls(user)
 
 
-__all__ = ["Kind", "Outcome", "NEW", "UPDATE", "UNCHANGED", "ERROR", "upsert", "diff", "matching", "kinds", "kind_for", "Role"]
+__all__ = ["Kind", "Outcome", "NEW", "UPDATE", "UNCHANGED", "ERROR", "OUTSIDE", "OutsideScope", "upsert", "diff", "matching", "kinds", "kind_for", "Role"]

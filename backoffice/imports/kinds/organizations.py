@@ -13,41 +13,35 @@ from backoffice.domain import SECTOR_LABELS, OrgStatus, Role, Sector
 from backoffice.extensions import db
 from backoffice.geo.resolve import UnitError, UnitResolver
 from backoffice.imports import columns as c
-from backoffice.imports.kinds import NEW, UNCHANGED, UPDATE, Kind, Outcome, diff, matching, upsert
+from backoffice.imports import sectors
+from backoffice.imports.kinds import NEW, UNCHANGED, UPDATE, Kind, Outcome, OutsideScope, diff, matching, upsert
 from backoffice.models import District, Organization
 
-# The dropdown of the template offers these Vietnamese labels; codes, English labels and common words work too.
-SECTOR_VI = {
-    Sector.ENTERPRISE: "Doanh nghiệp, cơ sở sản xuất", Sector.OFFICE: "Văn phòng, cơ quan",
-    Sector.SUPERMARKET: "Siêu thị, trung tâm thương mại, cửa hàng tiện lợi", Sector.MARKET: "Chợ truyền thống",
-    Sector.FOOD_SERVICE: "Dịch vụ ăn uống", Sector.SCHOOL: "Trường học", Sector.OTHER: "Khác",
-}
-_SECTOR_WORDS = {
-    Sector.ENTERPRISE: ["doanh nghiep", "co so san xuat", "san xuat", "nha may", "xi nghiep", "enterprise",
-                        "production site", "factory", "enterprise production site"],
-    Sector.OFFICE: ["van phong", "co quan", "office", "agency", "office agency"],
-    Sector.SUPERMARKET: ["sieu thi", "trung tam thuong mai", "cua hang tien loi", "sieu thi mini", "supermarket",
-                         "mall", "convenience store", "supermarket mall convenience store"],
-    Sector.MARKET: ["cho", "cho truyen thong", "cho dau moi", "market", "traditional market"],
-    Sector.FOOD_SERVICE: ["nha hang", "an uong", "quan an", "food service", "restaurant", "ca phe"],
-    Sector.SCHOOL: ["truong hoc", "truong", "co so giao duc", "school"],
-    Sector.OTHER: ["khac", "other"],
-}
-SECTOR_OPTIONS = {str(s): s.value for s in Sector} | {label: s.value for s, label in SECTOR_VI.items()} | \
-    {word: s.value for s, words in _SECTOR_WORDS.items() for word in words}
+# The dropdown of the template offers these Vietnamese labels; codes, English labels and offices' own words work too.
+SECTOR_VI = sectors.LABELS_VI
 
 
 def _accepted_sectors() -> str:
     return "; ".join(SECTOR_VI.values())
 
 
-_sector_choice = c.choice(SECTOR_OPTIONS, lambda v: _("\"%(value)s\" is not a sector of the list; accepted values: "
-                                                      "%(accepted)s.", value=v, accepted=_accepted_sectors()))
-
-
 def sector_of(value: Any) -> str:
-    """The sector code of a cell as written: the one place sector labels are matched (synonyms grow here)."""
-    return _sector_choice(value)
+    """The sector code of a cell as written: the one place sector labels are matched (the vocabulary and its
+    synonyms are in imports/sectors.py). Refused, quoting the cell, when it names no sector or several."""
+    try:
+        return sectors.match(value).value
+    except sectors.SectorError as exc:
+        names = "; ".join(f"\"{SECTOR_VI[s]}\"" for s in exc.candidates)
+        if exc.kind == "ambiguous":
+            raise ValueError(_("\"%(value)s\" names several sectors (%(sectors)s); write the one this "
+                               "organization is in.", value=exc.value, sectors=names)) from None
+        if names:
+            raise ValueError(_("\"%(value)s\" is not a sector of the list; the closest: %(closest)s. Accepted "
+                               "values: %(accepted)s.", value=exc.value, closest=names,
+                               accepted=_accepted_sectors())) from None
+        raise ValueError(_("\"%(value)s\" is not a sector of the list; accepted values: %(accepted)s.",
+                           value=exc.value, accepted=_accepted_sectors())) from None
+
 
 COLUMNS = [
     c.Column("name", "Tên doanh nghiệp", "Organization name (required)",
@@ -102,6 +96,8 @@ class OrganizationsKind(Kind):
         return {"organization_id": None, "ward_code": None, "district_code": single}
 
     def check(self, values: dict[str, Any]) -> list[tuple[str, str]]:
+        """District, ward and sector against the units and the user's scope; every issue at once, each
+        quoting the cell as typed."""
         issues = []
         district_text, ward_text = values.pop("district", None), values.pop("ward", None)
         district = None
@@ -111,18 +107,21 @@ class OrganizationsKind(Kind):
             except UnitError as exc:
                 issues.append(("district", str(exc)))
         if district is not None and district.code not in self.allowed:
-            issues.append(("district", _("%(district)s is outside your districts; this import may only add or "
-                                         "change organizations of %(yours)s.", district=district.name,
-                                         yours=", ".join(sorted(self.units.districts[d].name
-                                                                for d in self.allowed)))))
-            district = None
-        if district is not None:
-            values["district_code"] = district.code
-            if ward_text is not None:
-                try:
-                    values["ward_code"] = self.units.ward(ward_text, district.code).code
-                except UnitError as exc:
+            issues.append(("district", OutsideScope(_(
+                "\"%(value)s\" (%(district)s) is outside your districts; this import may only add or change "
+                "organizations of %(yours)s.", value=district_text, district=district.name,
+                yours=", ".join(sorted(self.units.districts[d].name for d in self.allowed))))))
+        if ward_text is not None:
+            try:
+                ward = self.units.ward(ward_text, district.code if district else None)
+                if district is not None and district.code in self.allowed:
+                    values["district_code"], values["ward_code"] = district.code, ward.code
+            except UnitError as exc:
+                # Without a district, only a ward that exists nowhere in the city is the ward cell's fault.
+                if district is not None or not self.units.known_ward(ward_text):
                     issues.append(("ward", str(exc)))
+        elif district is not None and district.code in self.allowed:
+            values["district_code"] = district.code
         if self.sector:
             values.setdefault("sector", self.sector)
             if values["sector"] != self.sector:
@@ -156,8 +155,8 @@ class OrganizationsKind(Kind):
                                                       accepted=_accepted_sectors()))])
             return Outcome(NEW, {}, [])
         if not current["_visible"]:
-            return Outcome(NEW, {}, [("tax_code", _("This tax code belongs to an organization outside your scope; "
-                                                     "this import cannot change it."))])
+            return Outcome(NEW, {}, [("tax_code", OutsideScope(_("This tax code belongs to an organization outside "
+                                                                  "your scope; this import cannot change it.")))])
         changes = diff(values, current, FIELDS, self.show)
         return Outcome(UPDATE if changes else UNCHANGED, changes, [])
 
