@@ -132,7 +132,10 @@ def test_background_apply_with_progress(app, as_user):
             state = inspector.get(url + "progress.json").get_json()["state"]
             if state != "applying":
                 break
-            assert 'http-equiv="refresh"' in inspector.get(url).get_data(as_text=True)
+            page = inspector.get(url).get_data(as_text=True)
+            # the page refreshes itself while applying (the job may end between the two requests)
+            assert 'http-equiv="refresh"' in page or \
+                inspector.get(url + "progress.json").get_json()["state"] != "applying"
             time.sleep(0.2)
     finally:
         app.config.pop("IMPORT_SYNC_ROWS")

@@ -148,6 +148,11 @@ def _check_zip(path: Path, limits: Limits) -> dict[str, int]:
             if "[Content_Types].xml" not in names or not any(n.startswith("xl/") for n in names):
                 raise FileRejected(_("This file is not an Excel workbook (.xlsx), whatever its name says. "
                                      "Old .xls files must be saved as .xlsx first."))
+            if len(names) != len(members):
+                # Two parts under one name: readers disagree on which one is the workbook (openpyxl takes the
+                # last, calamine the first), so what was checked need not be what is read.
+                raise FileRejected(_("The workbook is damaged and cannot be opened: two of its parts have the same "
+                                     "name."))
             if len(members) > limits.max_members:
                 raise FileRejected(_("The workbook unpacks to far more data than a spreadsheet of its size "
                                      "should (a possible \"zip bomb\"); it was not opened."))
