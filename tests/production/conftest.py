@@ -81,7 +81,7 @@ def production() -> Iterator[Production]:
     with harness.own_database(server_url) as url:
         port = harness.free_port()
         env = harness.production_env(url, port=port, instance=instance, redis=redis,
-                                     signing_keys=harness.new_signing_key(), workers=3)
+                                     signing_keys=harness.new_signing_key(), workers=3, **harness.LOAD_SCAN_LIMITS)
         fixture = harness.prepare(env, organizations=40, residents=600, device_orgs=8)
         server = harness.Gunicorn(env, instance / "gunicorn.log").start()
         try:

@@ -65,7 +65,7 @@ def test_postgresql_stopped_and_started_during_scan_load(capsys):
         port = harness.free_port()
         env = harness.production_env(pg.url, port=port, instance=instance,
                                      redis=harness.redis_uri(13) or "memory://",
-                                     signing_keys=harness.new_signing_key(), workers=2)
+                                     signing_keys=harness.new_signing_key(), workers=2, **harness.LOAD_SCAN_LIMITS)
         fixture = harness.prepare(env, organizations=10, residents=200, device_orgs=3)
         server = harness.Gunicorn(env, base / "gunicorn.log").start()
         engine = create_engine(pg.url)
@@ -171,6 +171,10 @@ def sqlite_seed(tmp_path_factory) -> dict:
         admin = db.session.scalar(select(User).where(User.username == "org1.admin"))
         checkpoint = db.session.scalar(select(Checkpoint).where(Checkpoint.organization_id == org.id,
                                                                 Checkpoint.direction == "entry"))
+        # Every scan here must write a check-in (the faults hit writes): the organization admits black visitors,
+        # whose scans would otherwise be closed door scans answered 200 (tests/test_reception_walk.py).
+        org.admit_black = True
+        db.session.commit()
         token = create_device_token(checkpoint.id, "fault tests", user=admin)[1]
         payloads = [issue_personal_payload(p) for p in db.session.scalars(select(Person).order_by(Person.id))]
         client = app.test_client()
