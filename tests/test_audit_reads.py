@@ -54,7 +54,7 @@ def records(app):
         other_wards = select(Ward.code).where(Ward.district_code != Q1)
         theirs = db.session.scalar(select(Person).where(Person.ward_code.in_(other_wards)).order_by(Person.id).limit(1))
         dose = db.session.scalar(select(func.max(Vaccination.dose_number)).where(Vaccination.person_id == mine.id)) or 0
-        vaccination = Vaccination(person_id=mine.id, vaccine="AZD1222", dose_number=dose + 1,
+        vaccination = Vaccination(person_id=mine.id, vaccine="astrazeneca", dose_number=dose + 1,
                                   vaccinated_on=date.today() - timedelta(days=40))
         test = TestResult(person_id=mine.id, kind="pcr", result="negative", tested_at=now_utc() - timedelta(days=3))
         recovery = Recovery(person_id=mine.id, recovered_on=date.today() - timedelta(days=100))
@@ -66,8 +66,15 @@ def records(app):
                           status_colour="green", method="scanner")  # closed: other tests hold open stays
         db.session.add_all([vaccination, test, recovery, checkin])
         db.session.commit()
-        return {"mine": mine.id, "mine_name": mine.full_name, "theirs": theirs.id, "vaccination": vaccination.id,
+        made = {"mine": mine.id, "mine_name": mine.full_name, "theirs": theirs.id, "vaccination": vaccination.id,
                 "testresult": test.id, "recovery": recovery.id, "org1": org_id}
+        rows = [vaccination, test, recovery, checkin]
+    yield made
+    # The resident is a demo resident other tests read the colour of: their record goes back as it was.
+    with app.app_context():
+        for row in rows:
+            db.session.delete(db.session.merge(row))
+        db.session.commit()
 
 
 def test_a_person_details_page_is_one_read_with_actor_unit_and_why(app, as_user, records):

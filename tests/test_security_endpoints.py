@@ -90,6 +90,11 @@ EXPECT: dict[str, object] = {
     "tracing.acknowledge": {O},
     # staff links (backoffice.staff): the organization's linked staff's health, the ward officer's queue
     "staff_health.index": {O}, "staff_links.index": {W}, "staff_links.confirm": {W}, "staff_links.reject": {W},
+    # registrations: the detail page's approve/reject buttons (an empty form answers 400)
+    "registration_admin.decide_view": {A, I},
+    # signing keys of personal QR codes (city admins)
+    "signing_keys.index": {A}, "signing_keys.retire": {A},
+    "signing_keys.rotate": NOT_CRAWLED,  # test_lists_forms; a crawl would rotate the shared key ring
 }
 # Model-view extras, judged from the view's own `access` like test_access_matrix does.
 MODEL_EXTRAS = {"action_view": "delete", "ajax_update": "edit", "ajax_lookup": None}
