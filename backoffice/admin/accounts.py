@@ -8,6 +8,7 @@ from wtforms import PasswordField, SelectField
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from backoffice.admin.base import ALL_ACTIONS, READ, ScopedModelView, role_label
+from backoffice.admin.labels import action_label, table_label
 from backoffice.auth import service as accounts
 from backoffice.auth.passwords import hash_password
 from backoffice.auth.sessions import close_all_sessions
@@ -42,8 +43,13 @@ class UserView(ScopedModelView):
     form_args = {
         "username": {"validators": [DataRequired(), Length(max=64)]},
         "email": {"validators": [Optional(), Email(), Length(max=254)]},
-        "role": {"choices": choices(ROLE_LABELS)},
+        # No role chosen in advance: a new account must be given its role on purpose (the first choice used to
+        # be "city admin", the widest of all). The blank choice fails DataRequired, so nothing is saved without one.
+        "role": {"choices": [("", _l("— Choose a role —"))] + choices(ROLE_LABELS), "validators": [DataRequired()]},
         "sector": {"choices": [("", "—")] + choices(SECTOR_LABELS), "validators": [Optional()]},
+        # Flask-Admin's empty choice of a relation is "__None" on screen unless it has a text.
+        "ward": {"blank_text": "—"},
+        "organization": {"blank_text": "—"},
     }
 
     def _prepare(self, form):
@@ -56,7 +62,11 @@ class UserView(ScopedModelView):
 
     def create_form(self, obj=None):
         form = self._prepare(super().create_form(obj))
+        # A new account needs a first password: required here, and its help says so (the edit form's help,
+        # "leave empty to keep", would be wrong on a form that refuses it empty).
         form.new_password.validators = [DataRequired(), Length(min=8, max=256)]
+        form.new_password.flags.required = True
+        form.new_password.description = _l("At least 8 characters. The user must change it at their first login.")
         return form
 
     def edit_form(self, obj=None):
@@ -111,5 +121,9 @@ class AuditLogView(ScopedModelView):
     column_searchable_list = ["actor_name", "action", "entity_id"]
     column_filters = ["action", "entity", "actor_name", "at", "ip"]
     column_default_sort = ("id", True)
-    column_formatters_detail = {"before": _json, "after": _json}
+    # Actions and record types in words ("Đăng nhập thành công", "Tổ chức"), never `login.success`/`organizations`.
+    column_formatters = {"action": lambda v, c, m, n: action_label(m.action),
+                         "entity": lambda v, c, m, n: table_label(m.entity)}
+    column_formatters_detail = {"before": _json, "after": _json, **column_formatters}
+    column_formatters_export = column_formatters
     column_export_list = ["at", "actor_name", "action", "entity", "entity_id", "ip"]

@@ -40,11 +40,13 @@ from wtforms.validators import Length
 
 from backoffice import audit, exports
 from backoffice.admin import reads
+from backoffice.admin.labels import COLUMN_LABELS
 from backoffice.admin.reads import note_shown, person_attribute
 from backoffice.auth.permissions import deny
 from backoffice.auth.scope import in_scope, scope
 from backoffice.domain import Role
 from backoffice.extensions import db
+from backoffice.timeutil import format_local
 
 ALL_ACTIONS = frozenset({"list", "details", "create", "edit", "delete", "export"})
 READ = frozenset({"list", "details", "export"})
@@ -113,6 +115,18 @@ class ScopedAjaxLoader(QueryAjaxModelLoader):
         return self.get_query().filter(primary == key).one_or_none()
 
 
+def _when(view, value, name) -> str:
+    return format_local(value)  # the city's time, dd/mm/yyyy HH:MM (a date: dd/mm/yyyy)
+
+
+def _yes_no(view, value, name) -> str:
+    return str(_l("Yes") if value else _l("No"))
+
+
+# One way to write times and yes/no in every list, detail page and export (datetime before date: it is one).
+TYPE_FORMATTERS = {type(None): lambda view, value, name: "", bool: _yes_no, datetime: _when, date: _when}
+
+
 def _typed_key(primary, value: Any) -> Any | None:
     """`value` converted to the primary key's Python type, or None when it cannot be one."""
     try:
@@ -139,6 +153,13 @@ class ScopedModelView(ModelView):
     export_max_rows = 100_000
     column_display_pk = False
     list_template = "admin/model/list.html"
+    column_type_formatters = column_type_formatters_detail = column_type_formatters_export = TYPE_FORMATTERS
+
+    def get_column_name(self, field: str) -> str:
+        # Never Flask-Admin's prettified field name ("Qr Token"): the view's label, else the shared one.
+        if self.column_labels and field in self.column_labels:
+            return self.column_labels[field]
+        return COLUMN_LABELS.get(field) or super().get_column_name(field)
 
     # --- roles -----------------------------------------------------------------------------------
     def allowed(self, action: str) -> bool:

@@ -59,8 +59,18 @@ def login():
     if form.validate_on_submit():
         user = service.authenticate(form.username.data, form.password.data)
         if user is None:
-            # One message for an unknown user, a wrong password and a disabled account.
-            flash(_("Wrong username or password."), "danger")
+            # One message for an unknown user, a wrong password and a disabled account; only the right password
+            # of an applicant whose registration is undecided learns why (no oracle for usernames).
+            from backoffice.registration.service import undecided_status
+            status = undecided_status(form.username.data, form.password.data)
+            if status == "pending":
+                flash(_("Your organization's registration is awaiting approval by the district. You can log in "
+                        "once it is approved."), "warning")
+            elif status == "rejected":
+                flash(_("Your organization's registration was not approved. Please contact the district's "
+                        "office."), "warning")
+            else:
+                flash(_("Wrong username or password."), "danger")
         else:
             lang = session.get("lang")
             session.clear()  # a fresh session on login: nothing from before survives (fixation)

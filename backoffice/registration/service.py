@@ -4,12 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from backoffice import audit
 from backoffice.auth import service as accounts
-from backoffice.auth.scope import in_scope
+from backoffice.auth.passwords import verify_password
+from backoffice.auth.scope import in_scope, scope
 from backoffice.domain import OrgStatus, Role
 from backoffice.extensions import db
 from backoffice.models import Organization, User, Ward
@@ -104,3 +105,29 @@ def decide(org: Organization, approve: bool, decided_by: User, note: str = "") -
     audit.record("organization.approve" if approve else "organization.reject", org, actor=decided_by,
                  before=before, after={"status": org.status, "note": note[:500]})
     db.session.commit()
+
+
+def undecided_status(username: str, password: str) -> str | None:
+    """'pending' (or 'rejected') when these are the right credentials of an organization admin whose registration
+    is not approved (yet); None otherwise. For the login page, after `authenticate` refused: it tells the applicant
+    why, and only someone who knows the password learns it. Every call checks one password hash (a dummy one
+    when the name is not such an applicant), so failures of every kind take the same time."""
+    name = (username or "").strip().lower()
+    row = db.session.execute(
+        select(User.password_hash, Organization.status).join(Organization, User.organization_id == Organization.id)
+        .where(func.lower(User.username) == name, User.active.is_(False), User.role == Role.ORG_ADMIN.value,
+               Organization.status.in_([OrgStatus.PENDING.value, OrgStatus.REJECTED.value]))).first() if name else None
+    if not verify_password(row.password_hash if row else None, password or "") or row is None:
+        return None
+    return row.status
+
+
+def pending_registrations(user: User, limit: int = 10) -> tuple[int, list[Organization]]:
+    """The registrations awaiting a decision that `user` may decide (scope: the city, or the inspector's
+    districts and sector), oldest first, and how many there are in all."""
+    if user.role not in (Role.CITY_ADMIN, Role.INSPECTOR):
+        return 0, []
+    query = scope(select(Organization), user, Organization).where(Organization.status == OrgStatus.PENDING.value)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = list(db.session.scalars(query.order_by(Organization.created_at, Organization.id).limit(limit)))
+    return total, rows

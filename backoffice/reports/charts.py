@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import DateFormatter
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from sqlalchemy import func, select
 
 from backoffice.extensions import db
@@ -114,6 +115,7 @@ def _empty(ax) -> None:
     ax.text(0.5, 0.5, _("No data yet"), ha="center", va="center", transform=ax.transAxes, color="#6c757d")
     ax.set_xticks([])
     ax.set_yticks([])
+    ax.spines[:].set_visible(False)  # empty axes look like a chart of zeros
 
 
 def _height(n: int) -> float:
@@ -137,6 +139,7 @@ def levels_chart(figures: list[q.AreaFigures]) -> Figure:
         ax.barh(names, values, left=left, label=cat.label(level), color=colour, edgecolor="white")
         left = [a + b for a, b in zip(left, values)]
     ax.set_xlabel(_("Number of organizations"))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # organizations come whole: no 0.5 or 2.5 ticks
     ax.legend(loc="lower right", fontsize=8, frameon=False)
     return fig
 
@@ -168,10 +171,14 @@ def green_chart(figures: list[q.AreaFigures]) -> Figure:
 
 def checkins_chart(series: q.DaySeries, title: str | None = None) -> Figure:
     fig, ax = _figure(title or _("Check-ins per day"))
+    if not any(series.total):
+        _empty(ax)  # a flat line at zero on a 0–0.05 axis said nothing: say there is no data yet
+        return fig
     ax.plot(series.days, series.total, color=BLUE, marker="o", markersize=3, label=_("Total"))
     ax.plot(series.days, series.green, color=GREEN, label=_("Green"))
     ax.plot(series.days, series.black, color=BLACK, linestyle="--", label=_("Black"))
     ax.set_ylim(bottom=0)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # check-ins are counted whole
     ax.xaxis.set_major_formatter(DateFormatter("%d/%m"))
     ax.legend(fontsize=8, frameon=False)
     fig.autofmt_xdate()

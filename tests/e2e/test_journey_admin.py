@@ -50,11 +50,11 @@ def test_admin_approves_a_registration_and_its_admin_logs_in(app, live_server, n
     visitor.wait_for_url(re.compile(r"/login"))
     expect(flash(visitor)).to_contain_text("Đăng ký của bạn đã được tiếp nhận")
     assert org_by_tax(app, tax_code) == (OrgStatus.PENDING.value, [False])
-    # Not yet approved: the account cannot log in.
+    # Not yet approved: the account cannot log in, and (its password being right) is told why.
     visitor.fill("input[name=username]", username)
     visitor.fill("input[name=password]", password)
     visitor.press("input[name=password]", "Enter")
-    expect(visitor.locator(".alert-danger, .alert-error")).to_be_visible()
+    expect(visitor.locator(".alert-warning")).to_contain_text("đang chờ quận/huyện duyệt")
     assert "/login" in visitor.url
 
     # 2. The city admin finds it in "Registrations to approve" and approves it with the bulk action.
