@@ -7,6 +7,7 @@ are ever looked at when no filter needs them, so the first page stays fast at 10
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterator
@@ -19,6 +20,7 @@ from backoffice.criteria.overdue import overdue_clause
 from backoffice.domain import AssessmentKind
 from backoffice.extensions import db
 from backoffice.models import Assessment, District, Organization, Staff, Ward
+from backoffice.search import fold, folded, like_escape, prepare
 
 
 @dataclass
@@ -29,6 +31,21 @@ class Filters:
     level: str | None = None  # a level id, or "none" for never self-assessed
     set_id: str | None = None  # the criteria set whose levels `level` names (issue 22, point 13)
     overdue: bool | None = None
+    q: str | None = None  # a name (diacritics optional) or a tax code, whole or in part
+
+
+def _search_clause(text: str | None):
+    """Organizations whose name contains the typed words (any case, diacritics optional) or whose tax code
+    contains the typed digits ("0100047516", "0100047516-001", or a part of it)."""
+    text = (text or "").strip()[:128]
+    if not text:
+        return None
+    prepare(db.session)
+    conditions = [folded(Organization.name).like(f"%{like_escape(fold(text))}%", escape="\\")]
+    digits = re.sub(r"[\s.]", "", text)
+    if re.fullmatch(r"\d[\d-]*", digits):
+        conditions.append(Organization.tax_code.like(f"%{digits}%"))
+    return or_(*conditions)
 
 
 @dataclass
@@ -92,6 +109,9 @@ def _base(user: Any, filters: Filters, now: datetime, overdue_days: int) -> tupl
             conditions.append(own.level == filters.level)
     if filters.overdue is not None:
         conditions.append(overdue if filters.overdue else ~overdue)
+    searched = _search_clause(filters.q)
+    if searched is not None:
+        conditions.append(searched)
     if conditions:
         stmt = stmt.where(and_(*conditions))
     return stmt, own, conditions
@@ -108,6 +128,9 @@ def _count(user: Any, filters: Filters, now: datetime, overdue_days: int) -> int
                           (Organization.sector, filters.sector)):
         if value:
             stmt = stmt.where(column == value)
+    searched = _search_clause(filters.q)
+    if searched is not None:
+        stmt = stmt.where(searched)
     return db.session.scalar(stmt) or 0
 
 

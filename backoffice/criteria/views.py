@@ -191,7 +191,7 @@ def _filters() -> compliance.Filters:
         district=request.args.get("district", type=int), ward=request.args.get("ward", type=int),
         sector=request.args.get("sector") or None, level=request.args.get("level") or None,
         set_id=request.args.get("set") or None,
-        overdue={"1": True, "0": False}.get(overdue or ""))
+        overdue={"1": True, "0": False}.get(overdue or ""), q=(request.args.get("q") or "").strip()[:128] or None)
 
 
 def _set_choices() -> list[tuple[str, str]]:
