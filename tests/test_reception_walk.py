@@ -255,3 +255,21 @@ def test_reasons_carry_no_code_on_the_reception_page(app, as_user):
     html = as_user("org1.staff").get("/reception/").get_data(as_text=True)
     assert 'id="result-instruction"' in html
     assert not re.search(r"\b(unknown_prefix|bad_signature|malformed)\b", html)
+
+
+def test_the_check_in_list_renders_reasons_for_officers_and_colours_for_the_organization(app, as_user, policy):
+    policy(admit=True)
+    with app.app_context():
+        cp = checkpoint().id
+        text = issue_personal_payload(new_person(green=True, dose_days_ago=9))
+    answer = post_json(as_user("org1.staff"), "/reception/scan", {"text": text, "checkpoint": cp}).get_json()
+    details = f"/admin/checkin/details/?id={answer['checkin_id']}"
+    page = as_user("inspector.q1").get(details).get_data(as_text=True)
+    assert "1 mũi, 9 ngày — chưa đủ 14 ngày" in page
+    exported = as_user("admin").get("/admin/checkin/export/csv/").get_data(as_text=True)
+    assert "1 mũi, 9 ngày — chưa đủ 14 ngày" in exported
+    own = as_user("org1.admin")
+    response = own.get(details)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and re.search(r'<td>\s*Màu đen\s*</td>', page)  # the colour, in words
+    assert "1 mũi" not in page and "1 mũi" not in own.get("/admin/checkin/export/csv/").get_data(as_text=True)

@@ -23,6 +23,7 @@ from backoffice.domain import COLOUR_LABELS, Role, ScanMethod
 from backoffice.extensions import db
 from backoffice.models import CheckIn, Checkpoint, DeviceToken, Location, Organization
 from backoffice.models.people import mask_id
+from backoffice.qr import stored_reasons
 from backoffice.timeutil import to_local
 
 METHOD_LABELS = {ScanMethod.SCANNER: _l("Scanner"), ScanMethod.IMAGE: _l("Photo"), ScanMethod.CAMERA: _l("Camera"),
@@ -34,6 +35,14 @@ CHECKOUT_LABELS = {"exit": _l("Exit checkpoint"), "manual": _l("By hand"), "auto
 def _local(view, context, model, name):
     value = getattr(model, name)
     return to_local(value).strftime("%d/%m/%Y %H:%M") if value else ""
+
+
+def _health_reason(view, context, model, name):
+    """The stored reason in the reader's language, to the officers whose scope holds the person's record; an
+    organization reads its visitors' colours only (their reasons are health data that is not theirs)."""
+    if current_user.role not in (Role.CITY_ADMIN, Role.INSPECTOR):
+        return "—"
+    return stored_reasons.checkin_reason(model)
 
 
 def _checkout_reason(view, context, model, name):
@@ -76,10 +85,12 @@ class CheckInView(ScopedModelView):
         "person": lambda v, c, m, n: f"{m.person.full_name} ({mask_id(m.person.id_number)})",
         "status_colour": _label(COLOUR_LABELS), "method": _label(METHOD_LABELS),
         "checked_in_at": _local, "last_seen_at": _local, "checked_out_at": _local, "checkout_reason": _checkout_reason,
+        "status_reason": _health_reason,
     }
     column_formatters_export = {
         "person": lambda v, c, m, n: f"{m.person.full_name} ({mask_id(m.person.id_number)})",
         "status_colour": _label(COLOUR_LABELS), "method": _label(METHOD_LABELS), "checkout_reason": _checkout_reason,
+        "status_reason": _health_reason,
         "checked_in_at": lambda v, c, m, n: to_local(m.checked_in_at).replace(tzinfo=None),
         "last_seen_at": lambda v, c, m, n: to_local(m.last_seen_at).replace(tzinfo=None),
         "checked_out_at": lambda v, c, m, n: to_local(m.checked_out_at).replace(tzinfo=None)
