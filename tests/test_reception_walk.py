@@ -4,6 +4,7 @@ their national text carries, and the answer never tells them from a known person
 black screen says what follows (point 7); stored health reasons render in the reader's language (point 15)."""
 from __future__ import annotations
 
+import io
 import re
 import secrets
 from datetime import datetime, timedelta, timezone
@@ -13,6 +14,7 @@ import pytest
 from flask_babel import force_locale
 from sqlalchemy import func, select
 
+from backoffice.demo.seed import BEN_NGHE
 from backoffice.extensions import db
 from backoffice.models import AuditLog, CheckIn, Organization, Person, Staff
 from backoffice.qr.payload import ADVICE, REASONS, ScanRejected, issue_personal_payload
@@ -20,6 +22,7 @@ from backoffice.qr.service import record_scan
 from backoffice.qr.stored_reasons import checkin_reason
 from backoffice.tracing.service import case_visits, overlap_query
 from tests.foundation_support import vi
+from tests.imports_support import xlsx
 from tests.qr_support import checkpoint, new_person, org1, post_json
 
 
@@ -273,3 +276,47 @@ def test_the_check_in_list_renders_reasons_for_officers_and_colours_for_the_orga
     page = response.get_data(as_text=True)
     assert response.status_code == 200 and re.search(r'<td>\s*Màu đen\s*</td>', page)  # the colour, in words
     assert "1 mũi" not in page and "1 mũi" not in own.get("/admin/checkin/export/csv/").get_data(as_text=True)
+
+
+def test_the_ward_registers_a_declared_visitor_as_its_resident(app, as_user, policy):
+    """A visitor a checkpoint declared is registered by their ward like anyone: the same row (its visits stay for
+    tracing) takes the officer's values and loses its 'declared' mark."""
+    policy(admit=False)
+    id_number = _unknown_id()
+    text = f"{id_number}|Trần Văn Khách|1990-01-02|0||"
+    scan = post_json(as_user("org1.staff"), "/reception/scan", {"text": text, "checkpoint": checkpoint().id})
+    visitor_id = db.session.get(CheckIn, scan.get_json()["checkin_id"]).person_id
+    officer, url = as_user("ward.bennghe"), "/admin/qr-cards/register"
+    form = {"full_name": "Trần Văn Khách", "id_type": "cccd", "id_number": id_number, "birth_date": "1990-01-02",
+            "gender": "1", "phone": "0903 123 456", "address": "7 Lê Lợi", "ward": str(BEN_NGHE)}
+    response = officer.post_form(url, form, token_from=url)
+    assert response.status_code == 302, response.get_data(as_text=True)[-500:]
+    db.session.expire_all()
+    person = db.session.scalar(select(Person).where(Person.id_number == id_number))
+    assert (person.id, person.ward_code, person.full_name, person.declared_at_checkpoint, person.phone) == (
+        visitor_id, BEN_NGHE, "Trần Văn Khách", False, "+84903123456")
+    assert db.session.scalar(select(func.count()).select_from(CheckIn).where(CheckIn.person_id == person.id)) == 1
+    assert db.session.scalar(select(func.count()).select_from(AuditLog).where(
+        AuditLog.action == "persons.register_declared", AuditLog.entity_id == str(person.id))) == 1
+    again = officer.post_form(url, form, token_from=url)
+    assert again.status_code == 409  # now a resident: registered once
+
+
+def test_the_resident_import_takes_over_a_declared_visitor(app, as_user, policy):
+    policy(admit=False)
+    id_number = _unknown_id()
+    scan = post_json(as_user("org1.staff"), "/reception/scan",
+                     {"text": f"{id_number}|Phan Thị Đến|1985-06-07|0||", "checkpoint": checkpoint().id})
+    visitor_id = db.session.get(CheckIn, scan.get_json()["checkin_id"]).person_id
+    officer, base = as_user("ward.bennghe"), "/admin/imports/residents/"
+    response = officer.post_form(base + "upload", {"file": (io.BytesIO(xlsx([
+        ["Họ và tên", "Số CCCD", "Ngày sinh", "Mũi 1 - Loại vắc xin", "Mũi 1 - Ngày tiêm"],
+        ["Phan Thị Đến", id_number, "07/06/1985", "AstraZeneca", "01/08/2021"]])), "cu-dan.xlsx")},
+        token_from=base, content_type="multipart/form-data")
+    url = response.headers["Location"]
+    assert "đã đăng ký ở phường/xã khác" not in officer.get(url).get_data(as_text=True)
+    assert officer.post_form(url + "confirm", {"mode": "block"}, token_from=url).status_code == 302
+    db.session.expire_all()
+    person = db.session.get(Person, visitor_id)
+    assert (person.ward_code, person.declared_at_checkpoint, person.full_name) == (BEN_NGHE, False, "Phan Thị Đến")
+    assert db.session.scalar(select(func.count()).select_from(Person).where(Person.id_number == id_number)) == 1

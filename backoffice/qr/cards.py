@@ -83,6 +83,10 @@ def register_resident(user: Any, data: NewResident) -> Person:
     if not db.session.scalar(scope(select(Ward.code).where(Ward.code == data.ward_code), user)):
         raise CardError("ward", _l("You cannot register residents of this ward."), 403, "ward")
     existing = db.session.scalar(select(Person.id).where(Person.id_number == data.id_number))
+    declared = db.session.scalar(select(Person).where(Person.id == existing, Person.declared_at_checkpoint.is_(True),
+                                                      Person.ward_code.is_(None))) if existing else None
+    if declared is not None:
+        return _take_over_declared(declared, data)
     if existing is not None:
         mine = db.session.scalar(scope(select(Person.id).where(Person.id == existing), user))
         message = _l("This resident is already registered: find them in the list.") if mine else \
@@ -99,6 +103,20 @@ def register_resident(user: Any, data: NewResident) -> Person:
         raise CardError("duplicate", _l("This resident is already registered: find them in the list."), 409,
                         "id_number") from None
     audit.record("persons.create", person, after=audit.snapshot(person))
+    db.session.commit()
+    return person
+
+
+def _take_over_declared(person: Person, data: NewResident) -> Person:
+    """A visitor a checkpoint declared (a national text of an ID the registry did not hold: no ward, only what the
+    text carried) becomes the ward's resident: the officer's values replace the declared ones, the row and its
+    check-ins stay (tracing keeps the visits made before)."""
+    before = audit.snapshot(person)
+    person.full_name, person.id_type, person.ward_code = data.full_name.strip(), data.id_type, data.ward_code
+    person.birth_date, person.gender = data.birth_date, data.gender or None
+    person.phone, person.address = data.phone or None, data.address or ""
+    person.declared_at_checkpoint = False
+    audit.record("persons.register_declared", person, before=before, after=audit.snapshot(person))
     db.session.commit()
     return person
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, select
+from sqlalchemy import and_, case, or_, select, update
 
 from backoffice import date_bounds, identifiers
 from backoffice.auth.scope import scope_clause
@@ -117,9 +117,11 @@ class ResidentsKind(Kind):
         return issues
 
     def existing(self, keys: list[Any]) -> dict[Any, dict[str, Any]]:
-        visible = case((scope_clause(Person, self.user), 1), else_=0).label("_visible")
+        # A visitor a checkpoint declared (no ward yet) is the ward's to register: the import takes the row over.
+        declared = and_(Person.declared_at_checkpoint.is_(True), Person.ward_code.is_(None))
+        visible = case((or_(scope_clause(Person, self.user), declared), 1), else_=0).label("_visible")
         stmt = select(Person.id, Person.id_number, Person.ward_code, *(getattr(Person, f) for f in FIELDS),
-                      visible).where(matching(Person.id_number, keys))
+                      visible, case((declared, 1), else_=0).label("_declared")).where(matching(Person.id_number, keys))
         found = {row.id_number: row._asdict() for row in db.session.execute(stmt)}
         ids = {row["id"]: row for row in found.values() if row["_visible"]}
         for person_id, dose, vaccine, when in db.session.execute(
@@ -155,6 +157,10 @@ class ResidentsKind(Kind):
                           ward_code=self.ward_code, qr_ref=secrets.token_urlsafe(12), created_at=now, updated_at=now)
             records.append(record)
         upsert(Person.__table__, records, ["id_number"], [*FIELDS, "updated_at"])
+        taken_over = [values["id_number"] for values, current in rows if current and current.get("_declared")]
+        if taken_over:
+            db.session.execute(update(Person).where(matching(Person.id_number, taken_over), Person.ward_code.is_(None))
+                               .values(ward_code=self.ward_code, declared_at_checkpoint=False))
         ids = dict(db.session.execute(select(Person.id_number, Person.id).where(
             matching(Person.id_number, [r["id_number"] for r in records]))).all())
         doses = [{"person_id": ids[values["id_number"]], "dose_number": n, "vaccine": values[f"vaccine_{n}"],
