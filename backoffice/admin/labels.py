@@ -29,6 +29,8 @@ ACTION_LABELS = {
     "organization.register": _l("Organization registered"), "organization.approve": _l("Registration approved"),
     "organization.reject": _l("Registration rejected"),
     "person.read": _l("Residents' records viewed"), "persons.create": _l("Resident registered"),
+    "persons.declare": _l("Visitor declared at a checkpoint"),
+    "persons.register_declared": _l("Declared visitor registered by the ward"),
     "personal_qr.print": _l("Personal QR cards printed"), "qr_token.rotate": _l("Location QR code replaced"),
     "scan.rejected": _l("Scan refused"), "scan.rate_limited": _l("Scans too frequent"),
     "checkins.check_out": _l("Checked out"), "checkins.auto_checkout": _l("Checked out automatically"),
