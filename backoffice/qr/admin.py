@@ -2,6 +2,8 @@
 checkpoint device tokens (organization admins create — secret shown once — and revoke)."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from flask import Flask, abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
@@ -166,8 +168,12 @@ class DeviceTokenView(ScopedModelView):
         if request.method == "POST" and form.validate():
             token, secret = create_device_token(form.checkpoint.data, form.name.data,
                                                 user=current_user._get_current_object())
+            # What the page shows, read at once: the row is expired by the commit, and the page (its menu and
+            # panels) may outlive the session that holds it.
+            shown = SimpleNamespace(name=token.name, checkpoint=str(token.checkpoint),
+                                    checkpoint_id=token.checkpoint_id)
             # The secret is shown on this response only; it is never stored or shown again.
-            return self.render("qr/device_token_secret.html", token=token, secret=secret,
+            return self.render("qr/device_token_secret.html", token=shown, secret=secret,
                                api_url=_api_base() + url_for("api_v1.scans"))
         return self.render("qr/device_token_issue.html", form=form)
 
