@@ -111,3 +111,30 @@ def test_phone_fast_path_answers_as_clean_phone(ctx):
             except ValueError:
                 got = "refused"
             assert got == expected, value
+
+
+def test_a_workbook_calamine_cannot_read_is_refused_cleanly(ctx, tmp_path):
+    """Sizes the survey passes but a sheet whose checksum is wrong: calamine's own error never escapes, the reader
+    falls back to openpyxl, which refuses the damaged file with the usual message."""
+    book = Workbook()
+    book.active.append(["Tên doanh nghiệp", "Mã số thuế"])
+    book.active.append(["Công ty A", "0312345678"])
+    out = io.BytesIO()
+    book.save(out)
+    data = bytearray(out.getvalue())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+        info = archive.getinfo("xl/worksheets/sheet1.xml")
+    wrong = struct.pack("<I", info.CRC ^ 0xFFFFFFFF)
+    local = info.header_offset + 14  # the local header's CRC-32
+    data[local:local + 4] = wrong
+    for at in range(len(data) - 46):
+        if data[at:at + 4] == b"PK\x01\x02" and struct.unpack("<I", data[at + 42:at + 46])[0] == info.header_offset:
+            data[at + 16:at + 20] = wrong  # the central directory's CRC-32 of the same part
+    path = tmp_path / "crc.xlsx"
+    path.write_bytes(bytes(data))
+    try:
+        table = reader.open_table(path, "crc.xlsx", reader.Limits())
+        list(table)
+        table.close()
+    except reader.FileRejected as exc:
+        assert str(exc)

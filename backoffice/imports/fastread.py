@@ -178,6 +178,10 @@ def survey(path: Path, caps: dict[str, int], default_cap: int, skip: tuple[str, 
         return None  # openpyxl will say the workbook is damaged, as it always did
 
 
+class Unreadable(Exception):
+    """calamine could not read a sheet the survey passed (damaged data, not a size): openpyxl decides."""
+
+
 def visible_sheets(path: Path) -> list[str] | None:
     """The visible worksheets' names, in order, or None when calamine cannot open the file."""
     from python_calamine import CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
@@ -195,9 +199,14 @@ def rows(path: Path, sheet: str, formulas: dict[tuple[int, int], str]) -> tuple[
                                                                                                  set[int]]], int]:
     """(row number, values as openpyxl gives them, formula columns) of `sheet`, and its number of rows."""
     from python_calamine import CalamineWorkbook
-    book = CalamineWorkbook.from_path(str(path))
-    data = book.get_sheet_by_name(sheet)
-    book.close()
+    try:
+        book = CalamineWorkbook.from_path(str(path))
+        try:
+            data = book.get_sheet_by_name(sheet)
+        finally:
+            book.close()
+    except Exception as exc:  # calamine's errors (a bad checksum, a missing node): the file is damaged
+        raise Unreadable(str(exc)) from None
     # iter_rows yields every row from the sheet's first (empty ones too), but the columns from the grid's first
     first_col = data.start[1] if data.start else 0
     return _rows(data, first_col, formulas), (data.end[0] + 1 if data.end else 0)

@@ -255,13 +255,16 @@ def _calamine_table(path: Path, plan: fastread.Survey, limits: Limits, pick_shee
     if not names:
         return None
     chosen = names[0]
-    if pick_sheet and len(names) > 1:
-        heads = {}
-        for name in names[:5]:
-            rows, _height = fastread.rows(path, name, plan.formulas.get(name, {}))
-            heads[name] = [values for _, (_n, values, _f) in zip(range(10), rows)]
-        chosen = pick_sheet(heads)
-    rows, height = fastread.rows(path, chosen, plan.formulas.get(chosen, {}))
+    try:
+        if pick_sheet and len(names) > 1:
+            heads = {}
+            for name in names[:5]:
+                rows, _height = fastread.rows(path, name, plan.formulas.get(name, {}))
+                heads[name] = [values for _, (_n, values, _f) in zip(range(10), rows)]
+            chosen = pick_sheet(heads)
+        rows, height = fastread.rows(path, chosen, plan.formulas.get(chosen, {}))
+    except fastread.Unreadable:
+        return None  # damaged: openpyxl reads it or says why, as it always did
     return Table("xlsx", chosen, _counted((Row(*row) for row in rows), limits), height if height > 1 else None)
 
 
