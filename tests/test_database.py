@@ -219,12 +219,13 @@ def test_a_hot_statement_reads_what_sqlalchemy_reads_and_fails_as_sqlalchemy_doe
                 database.HotStatement(select((literal(1) / literal(0)).label("x"))).rows(connection, {})
             connection.rollback()
         existing = connection.execute(select(p.c.id_number, p.c.qr_ref).limit(1)).one()
-        keys = ["id_number", "id_type", "full_name", "address", "qr_ref", "created_at", "updated_at"]
+        keys = ["id_number", "id_type", "full_name", "address", "qr_ref", "declared_at_checkpoint", "created_at",
+                "updated_at"]
         duplicate = database.HotStatement(insert(p).returning(p.c.id), keys)
         with pytest.raises(IntegrityError):
             duplicate.rows(connection, {"id_number": existing.id_number, "id_type": "cccd", "full_name": "Trùng lặp",
-                                        "address": "", "qr_ref": existing.qr_ref, "created_at": utcnow(),
-                                        "updated_at": utcnow()})
+                                        "address": "", "qr_ref": existing.qr_ref, "declared_at_checkpoint": False,
+                                        "created_at": utcnow(), "updated_at": utcnow()})
         connection.rollback()
         if connection.dialect.name == "postgresql":  # a default SQLAlchemy would compute is refused, not skipped
             with pytest.raises(ValueError, match="Python-side column defaults"):

@@ -132,14 +132,22 @@ def _access_log_pids(production, forwarded_for: set[str]) -> dict[str, str]:
     return pids
 
 
+IN_FLIGHT = 3 * 2  # the production fixture's gunicorn workers (conftest.py) × their threads (gunicorn.conf.py)
+
+
 def test_login_limit_holds_across_workers_through_redis(production):
-    """LOGIN_LIMIT_PER_USERNAME is 5 per minute. Twelve attempts at once, each from its own address (so only the
-    per-username limit applies) on its own connection, land on several workers: exactly five pass. Were the
-    counters per worker, each worker would let five through."""
+    """LOGIN_LIMIT_PER_USERNAME (30 a minute by default) attempts pass, and no more: that many and twelve more at
+    once, each from its own address (so only the per-username limit applies) on its own connection, land on
+    several workers. Were the counters per worker, each worker would let the limit through."""
     import redis
+    from limits import parse
+
+    from backoffice import config
+    allowed = parse(production.env.get("LOGIN_LIMIT_PER_USERNAME")
+                    or config.from_environment(str(production.instance))["LOGIN_LIMIT_PER_USERNAME"]).amount
     for attempt in range(3):  # the kernel spreads connections over workers; all on one proves nothing: again
         username = f"nobody.{secrets.token_hex(4)}"
-        addresses = [f"198.51.{attempt}.{i + 1}" for i in range(12)]
+        addresses = [f"198.51.{attempt}.{i + 1}" for i in range(allowed + 12)]
         statuses: dict[str, int] = {}
 
         def one(address: str) -> None:
@@ -150,7 +158,10 @@ def test_login_limit_holds_across_workers_through_redis(production):
             t.start()
         for t in threads:
             t.join(timeout=120)
-        assert sorted(statuses.values()) == [200] * 5 + [429] * 7, statuses
+        # A failed login is counted once answered (deduct_when), so requests in flight at once may pass beside
+        # the last counted one; per-worker counters would let every attempt through.
+        passed = sum(1 for status in statuses.values() if status == 200)
+        assert set(statuses.values()) <= {200, 429} and allowed <= passed < allowed + IN_FLIGHT, statuses
         workers = set(_access_log_pids(production, set(addresses)).values())
         if len(workers) >= 2:
             break
