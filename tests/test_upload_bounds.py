@@ -326,3 +326,13 @@ def test_a_part_named_twice_is_refused(ctx, tmp_path):
         target.writestr("xl/sharedStrings.xml", _strings(["A" * 1000] * 10))
     with force_locale("en"), pytest.raises(reader.FileRejected, match="two of its parts have the same name"):
         reader.open_table(write(tmp_path, "twice.xlsx", out.getvalue()), "twice.xlsx", reader.Limits())
+
+
+def test_a_zip_version_python_cannot_read_is_a_damaged_workbook(ctx, tmp_path):
+    """A central directory that claims a zip version zipfile does not implement (found by the parser campaign)
+    raises NotImplementedError inside zipfile: the user hears the workbook is damaged, never a 500."""
+    data = bytearray(_with_shared_strings(_strings(["Tên doanh nghiệp", "Mã số thuế"])))
+    record = data.index(b"PK\x01\x02")
+    data[record + 6:record + 8] = (188).to_bytes(2, "little")  # "version needed to extract": 18.8
+    with force_locale("en"), pytest.raises(reader.FileRejected, match="damaged"):
+        reader.open_table(write(tmp_path, "version.xlsx", bytes(data)), "version.xlsx", reader.Limits())

@@ -41,6 +41,12 @@ _ENTITIES = {"&quot;": '"', "&apos;": "'"}
 _REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 
 
+# What zipfile raises on a central directory it cannot read: a version it does not know (NotImplementedError), a
+# name that is not UTF-8 (ValueError), a truncated or lying record. Every one is a damaged file, never the server's.
+UNREADABLE_ZIP = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError, ValueError,
+                  struct.error)
+
+
 class Unsafe(Exception):
     """A part inflated past its cap (the caller refuses the file, naming the part)."""
 
@@ -174,8 +180,15 @@ def survey(path: Path, caps: dict[str, int], default_cap: int, skip: tuple[str, 
             return result
     except _Unsure:
         return None
-    except (zipfile.BadZipFile, OSError, zlib.error, UnicodeDecodeError):
+    except (*UNREADABLE_ZIP, zlib.error):
         return None  # openpyxl will say the workbook is damaged, as it always did
+
+
+def _reraise_unless_calamine(exc: BaseException) -> None:
+    """calamine's errors are Exceptions, but a panic inside its Rust code reaches Python as pyo3's PanicException,
+    a BaseException: both mean the file, not the server. Anything else (an interrupt, an exit) goes on."""
+    if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+        raise exc
 
 
 class Unreadable(Exception):
@@ -191,7 +204,8 @@ def visible_sheets(path: Path) -> list[str] | None:
                  if m.visible == SheetVisibleEnum.Visible and m.typ == SheetTypeEnum.WorkSheet]
         book.close()
         return names
-    except Exception:
+    except BaseException as exc:
+        _reraise_unless_calamine(exc)
         return None
 
 
@@ -205,7 +219,8 @@ def rows(path: Path, sheet: str, formulas: dict[tuple[int, int], str]) -> tuple[
             data = book.get_sheet_by_name(sheet)
         finally:
             book.close()
-    except Exception as exc:  # calamine's errors (a bad checksum, a missing node): the file is damaged
+    except BaseException as exc:  # calamine's errors (a bad checksum, a missing node): the file is damaged
+        _reraise_unless_calamine(exc)
         raise Unreadable(str(exc)) from None
     # iter_rows yields every row from the sheet's first (empty ones too), but the columns from the grid's first
     first_col = data.start[1] if data.start else 0

@@ -157,7 +157,9 @@ def _check_zip(path: Path, limits: Limits) -> dict[str, int]:
                 raise FileRejected(_("The workbook unpacks to far more data than a spreadsheet of its size "
                                      "should (a possible \"zip bomb\"); it was not opened."))
             caps = part_caps(archive, limits)
-    except (zipfile.BadZipFile, OSError):
+    except FileRejected:
+        raise
+    except fastread.UNREADABLE_ZIP:
         raise FileRejected(_("The workbook is damaged and cannot be opened.")) from None
     for member in members:
         if member.file_size > caps[member.filename]:
