@@ -49,7 +49,7 @@ bench: dev-deps
 
 # The foundation's catalog only: each capability package keeps its own in backoffice/<pkg>/translations.
 translations: deps
-	$(BIN)/pybabel extract -F babel.cfg --ignore-dirs ".* ._ qr criteria imports reports tracing api" \
+	$(BIN)/pybabel extract -F babel.cfg --ignore-dirs ".* ._ health scanning printing criteria imports reports tracing api" \
 		-o /tmp/backoffice-messages.pot --no-location --omit-header . >/dev/null
 	$(BIN)/pybabel update -i /tmp/backoffice-messages.pot -d backoffice/translations -l vi --no-fuzzy-matching
 

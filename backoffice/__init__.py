@@ -145,7 +145,7 @@ def _check_decorated_limits_only(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from backoffice.auth.views import bp as auth_bp
-    from backoffice.health import bp as health_bp
+    from backoffice.liveness import bp as health_bp
     from backoffice.registration.views import bp as registration_bp
     from backoffice.guide import bp as guide_bp
     from backoffice.public import bp as public_bp
@@ -158,8 +158,8 @@ def _register_blueprints(app: Flask) -> None:
 
 def _init_plugins(app: Flask) -> None:
     """Each capability registers its blueprints, admin views, CLI commands and rule suites in `init_app`."""
-    from backoffice import api, criteria, imports, qr, reports, tracing
-    for capability in (qr, criteria, imports, reports, tracing, api):
+    from backoffice import api, criteria, health, imports, printing, reports, scanning, tracing
+    for capability in (health, scanning, printing, criteria, imports, reports, tracing, api):
         capability.init_app(app)
 
 

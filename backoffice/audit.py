@@ -158,7 +158,7 @@ def read(person_ids: Iterable[Any], *, why: str, actor: User | None = None, **de
 def reads_of(person_id: int, limit: int = 100) -> list[AuditLog]:
     """The audit entries that showed this resident's record, newest first (for the residents' portal): those
     linked in person_reads, and the single-person "person.read" entries that name the person as their entity
-    (a scan's, written in the check-in's own statement: qr.scan_reads). Both found by an index."""
+    (a scan's, written in the check-in's own statement: scanning.scan_reads). Both found by an index."""
     linked = select(PersonRead.audit_id).where(PersonRead.person_id == person_id)
     named = and_(AuditLog.action == "person.read", AuditLog.entity == "persons", AuditLog.entity_id == str(person_id))
     stmt = select(AuditLog).where(or_(AuditLog.id.in_(linked), named)).order_by(AuditLog.id.desc()).limit(limit)

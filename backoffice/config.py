@@ -34,7 +34,7 @@ def _int(name: str, default: int) -> int:
 # key ring reads from the app config, through the environment like every other setting.
 # SCAN_LIMIT_PER_DEVICE / _PER_USER / _PER_IP: the scan endpoints' rate limits, by default 90/min and 3,000/h per
 # device token and per staff user, 600/min and 20,000/h per address — several times a busy checkpoint (one person
-# every 2–3 s: 20–30 a minute, 1,800 an hour); the figures and why in backoffice/qr/limits.py.
+# every 2–3 s: 20–30 a minute, 1,800 an hour); the figures and why in backoffice/scanning/limits.py.
 PASSED_THROUGH = (
     "BACKOFFICE_SIGNING_KEYS", "BACKOFFICE_SIGNING_KEYS_FILE", "BACKOFFICE_KEY_CACHE_SECONDS",
     "BACKOFFICE_KEY_ACTIVATION_SECONDS",
@@ -42,7 +42,7 @@ PASSED_THROUGH = (
     "BACKOFFICE_CHECKIN_RETENTION_DAYS", "BACKOFFICE_TRACE_MAX_STAY_HOURS", "SELF_CHECKIN_LIMIT_PER_IP",
     "SELF_CHECKIN_LIMIT_PER_QR", "SCAN_LIMIT_PER_DEVICE", "SCAN_LIMIT_PER_USER", "SCAN_LIMIT_PER_IP",
     "IMPORT_STAGING_DIR", "REPORTS_CHART_TTL", "CRITERIA_OVERDUE_DAYS",
-    # Upload bounds (qr/decode.py, imports/reader.py and jobs.py keep the defaults and say why).
+    # Upload bounds (scanning/decode.py, imports/reader.py and jobs.py keep the defaults and say why).
     "QR_DECODE_MAX_PIXELS", "QR_DECODE_CONCURRENCY", "QR_DECODE_WAIT_SECONDS", "IMPORT_WORKER_MEMORY_MB",
     "IMPORT_SYNC_WAIT_SECONDS",
     "DATABASE_PING_IDLE_SECONDS",
@@ -74,7 +74,7 @@ def from_environment(instance_path: str) -> dict:
         "BACKOFFICE_DEMO_PASSWORD": os.environ.get("BACKOFFICE_DEMO_PASSWORD", "demo-2021"),
         # The address visitors' phones open from a location QR poster. No default: outside development posters
         # are refused until it is set (a default pointed every poster at 127.0.0.1); in development it is taken
-        # from the request (qr.locations.public_url).
+        # from the request (printing.locations.public_url).
         "BACKOFFICE_PUBLIC_URL": os.environ.get("BACKOFFICE_PUBLIC_URL", ""),
         # True under BACKOFFICE_ENV=development|testing or FLASK_DEBUG; None: the app's debug/testing flags decide.
         "BACKOFFICE_DEVELOPMENT": True if _development() else None,

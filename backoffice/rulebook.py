@@ -1,6 +1,6 @@
 """`flask --app backoffice rules check|test`: one command group over every kind of rule file.
 
-Rule packages (health-status rules in backoffice.qr, criteria sets in backoffice.criteria) register a
+Rule packages (health-status rules in backoffice.health, criteria sets in backoffice.criteria) register a
 `RuleSuite`; `rules check` reports every problem of every file at once, `rules test` runs the test cases
 each file carries. The same suites are run by pytest.
 """

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import qrcode  # noqa: E402
 from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
 
-from backoffice.qr.decode import decode_full_size, decode_image  # noqa: E402
+from backoffice.scanning.decode import decode_full_size, decode_image  # noqa: E402
 
 TEXT = "HCMBO1:BAAUKRKJIZ2DEMZYGJYWQRLJPJKFO5DBNBTDIZLXIRZWYZZSGMZTQ5ADVGC6XQAAQ7K2Y3XJNQ3QTMM4LQ5FBZ5"
 

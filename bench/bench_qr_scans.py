@@ -42,8 +42,8 @@ def prepare(url: str, instance: str) -> tuple[list[str], list[str]]:
     from backoffice.demo.seed import seed_demo
     from backoffice.extensions import db
     from backoffice.models import Checkpoint, Person, User
-    from backoffice.qr.devices import create_device_token
-    from backoffice.qr.payload import issue_personal_payload
+    from backoffice.scanning.devices import create_device_token
+    from backoffice.scanning.payload import issue_personal_payload
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench-secret"})
     with app.app_context():
         db.create_all()
@@ -150,7 +150,7 @@ def main() -> None:
                PYTHONPATH=str(ROOT), GUNICORN_ACCESSLOG="/dev/null", GUNICORN_MAX_REQUESTS="0",
                GUNICORN_WORKERS="2", GUNICORN_THREADS=str(args.threads), GUNICORN_BIND=f"127.0.0.1:{port}",
                # 32 clients on 10 tokens from one address are far above any real checkpoint: the limits are
-               # raised, not removed, so their cost is measured while none trips (backoffice/qr/limits.py).
+               # raised, not removed, so their cost is measured while none trips (backoffice/scanning/limits.py).
                SCAN_LIMIT_PER_DEVICE="100000000 per minute", SCAN_LIMIT_PER_IP="100000000 per minute")
     gunicorn = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--log-level", "warning", "wsgi:app"]
     server = subprocess.Popen(gunicorn, cwd=str(ROOT), env=env)

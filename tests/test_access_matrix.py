@@ -252,9 +252,9 @@ PERSON_ENDPOINTS = ["person", "vaccination", "testresult", "recovery"]
 def widened(app, clients):
     """org1.admin lists a resident as staff (form and import), the resident's national text is scanned at org1's
     checkpoint, the resident checks in there by themselves and visits it: every way the old scope widened."""
-    from backoffice.qr.checkin_page import national_text
-    from backoffice.qr.payload import issue_personal_payload
-    from backoffice.qr.service import record_scan
+    from backoffice.scanning.self_checkin import national_text
+    from backoffice.scanning.payload import issue_personal_payload
+    from backoffice.scanning.service import record_scan
     from qr_support import checkpoint
     with app.app_context():
         resident = _new_person(db.session.scalar(select(Person).order_by(Person.id)))

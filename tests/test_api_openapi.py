@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from backoffice.extensions import db
 from backoffice.models import Checkpoint
-from backoffice.qr import devices
+from backoffice.scanning import devices
 from campaign_support import report_fixture, tried
 from conftest import get_user
 

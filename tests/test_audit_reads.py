@@ -218,7 +218,7 @@ def test_the_portal_finds_the_reads_of_a_resident(app, as_user, records):
         reads = [e for e in audit.reads_of(records["mine"]) if e.id > marker]
         assert [(e.actor_name, e.after["why"]) for e in reads] == [("inspector.q1", "details"),
                                                                     ("ward.bennghe", "details")]
-        # A scan's read names its one person as the entry's entity (qr.scan_reads): the portal finds it too.
+        # A scan's read names its one person as the entry's entity (scanning.scan_reads): the portal finds it too.
         scan = audit.record_now("person.read", actor_name="device_token:1", entity_name="persons",
                                 entity_id=records["mine"], after={"why": "scan"})
         assert audit.reads_of(records["mine"])[0].id == scan

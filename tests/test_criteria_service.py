@@ -114,7 +114,7 @@ def test_scope_and_roles(app, ctx):
 
 
 def test_staff_green_share_fact(app, ctx):
-    from backoffice.qr.health import colours_for
+    from backoffice.health.status import colours_for
     org1 = _org1()
     staff = db.session.execute(select(Staff.person_id).where(Staff.organization_id == org1.id,
                                                              Staff.active.is_(True))).scalars().all()

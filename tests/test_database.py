@@ -14,8 +14,8 @@ from backoffice import database
 from backoffice.extensions import db
 from backoffice.models import AuditLog, CheckIn
 from backoffice.models.base import utcnow
-from backoffice.qr import devices
-from backoffice.qr.payload import issue_personal_payload
+from backoffice.scanning import devices
+from backoffice.scanning.payload import issue_personal_payload
 from tests.conftest import get_user
 from tests.foundation_support import dedicated_app
 from tests.qr_support import checkpoint, new_person

@@ -21,7 +21,7 @@ from conftest import DEMO_PASSWORD, csrf_token, get_user, login
 
 ROOT = Path(__file__).resolve().parent.parent
 # Packages that keep their own catalog in backoffice/<pkg>/translations; everything else is the foundation's.
-CAPABILITY_PACKAGES = {"qr", "tracing", "api", "criteria", "imports", "reports"}
+CAPABILITY_PACKAGES = {"health", "scanning", "printing", "tracing", "api", "criteria", "imports", "reports"}
 ROLE_USERS = {Role.CITY_ADMIN: "admin", Role.INSPECTOR: "inspector.q1", Role.WARD_OFFICER: "ward.bennghe",
               Role.ORG_ADMIN: "org1.admin", Role.CHECKPOINT_STAFF: "org1.staff"}
 

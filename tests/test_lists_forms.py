@@ -12,7 +12,7 @@ from backoffice.demo.seed import BEN_NGHE
 from backoffice.extensions import db
 from backoffice.models import AuditLog, Organization, Person, PersonalQRIssue, SigningKey, User
 from backoffice.models.audit import PersonRead
-from backoffice.qr import keyring
+from backoffice.scanning import keyring
 from backoffice.search import fold
 from tests.qr_print_support import new_person
 
@@ -140,7 +140,7 @@ def test_print_all_of_a_search_prints_every_match_not_just_the_page(app, as_user
 
 
 def test_print_all_of_a_too_big_search_is_refused_and_prints_nothing(app, as_user, monkeypatch):
-    from backoffice.qr import cards
+    from backoffice.printing import cards
     monkeypatch.setattr(cards, "MAX_BATCH", 2)  # the limit, made small: the rule is what is tested
     suffix = secrets.token_hex(3)
     with app.app_context():

@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 
 from backoffice.extensions import db
 from backoffice.models import AuditLog, Person, mask_id
-from backoffice.qr import devices
-from backoffice.qr.payload import ScanRejected, issue_personal_payload, normalise_name
-from backoffice.qr.service import record_scan
+from backoffice.scanning import devices
+from backoffice.scanning.payload import ScanRejected, issue_personal_payload, normalise_name
+from backoffice.scanning.service import record_scan
 from tests.conftest import get_user
 from tests.foundation_support import vi
 from tests.qr_support import checkpoint, new_person, post_json

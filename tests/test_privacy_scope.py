@@ -20,9 +20,9 @@ from backoffice.extensions import db
 from backoffice.models import (
     AuditLog, CheckIn, Organization, Person, Recovery, Staff, TestResult, Vaccination,
 )
-from backoffice.qr.checkin_page import national_text
-from backoffice.qr.payload import issue_personal_payload
-from backoffice.qr.service import record_scan
+from backoffice.scanning.self_checkin import national_text
+from backoffice.scanning.payload import issue_personal_payload
+from backoffice.scanning.service import record_scan
 from backoffice.staff import service as staff_links
 from backoffice.timeutil import now_utc
 from foundation_support import as_multidict, model_form
@@ -275,7 +275,7 @@ def test_linked_staff_count_in_the_staff_green_share(ctx):
 
 
 def test_green_until_asks_the_rules(ctx):
-    from backoffice.qr import health
+    from backoffice.health import status as health
     now = now_utc()
     day = health.scan_day(now)
     recovered = [day - timedelta(days=30)]

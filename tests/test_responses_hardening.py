@@ -16,7 +16,7 @@ from sqlalchemy import update
 from backoffice.extensions import db
 from backoffice.models import SigningKey
 from backoffice.models.base import utcnow
-from backoffice.qr import keyring
+from backoffice.scanning import keyring
 
 
 # --- no-store -----------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@
 
 Sessions dead after logout, password change, deactivation: tests/test_auth_sessions.py. The login limit across
 processes through Redis: tests/test_auth_ratelimit.py. CSRF on every state-changing form:
-tests/test_foundation_security.py.
+tests/test_security_headers.py.
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ EXPECT: dict[str, object] = {
     # the JSON API for devices
     "api_v1.scans": DEVICE, "api_v1.scan_image": DEVICE, "api_v1.keys": PUBLIC, "api_v1.openapi": PUBLIC,
     # account
-    "auth.logout": NOT_CRAWLED,  # test_auth_sessions (dead cookie), test_foundation_security (CSRF)
+    "auth.logout": NOT_CRAWLED,  # test_auth_sessions (dead cookie), test_security_headers (CSRF)
     "auth.set_language": NOT_CRAWLED,  # test_i18n; would change the shared sessions' language
     "auth.change_password": LOGGED_IN,
     "guide.show": LOGGED_IN, "guide.for_role": LOGGED_IN,

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from backoffice.extensions import db
 from backoffice.imports import reader
 from backoffice.models import ImportRecord, Organization
-from backoffice.qr import decode
+from backoffice.scanning import decode
 from conftest import csrf_token, get_user
 from imports_support import write
 
@@ -62,8 +62,8 @@ def _transparent_png_at_cap() -> bytes:
 
 MEASURE = textwrap.dedent("""
     import sys
-    from backoffice.qr.decode import decode_image
-    from backoffice.qr.payload import ScanRejected
+    from backoffice.scanning.decode import decode_image
+    from backoffice.scanning.payload import ScanRejected
 
     def peak_mb():
         for line in open("/proc/self/status"):
@@ -141,7 +141,7 @@ def _self_checkin(app, token: str, data: bytes):
 
 
 def _reception(app, as_user, data: bytes):
-    from backoffice.qr.service import checkpoints_for
+    from backoffice.scanning.service import checkpoints_for
     with app.app_context():
         checkpoint = checkpoints_for(get_user("org1.staff"))[0].id
     staff = as_user("org1.staff")

@@ -79,12 +79,12 @@ class PersonView(ScopedModelView):
 
 
 def _vaccine_choices() -> list[tuple[str, str]]:
-    from backoffice.qr.vaccines import vocabulary
+    from backoffice.health.vaccines import vocabulary
     return vocabulary().choices()
 
 
 def _vaccine_name(code: str) -> str:
-    from backoffice.qr.vaccines import vocabulary
+    from backoffice.health.vaccines import vocabulary
     return vocabulary().name(code)
 
 
@@ -96,7 +96,7 @@ class VaccinationView(ScopedModelView):
     column_default_sort = ("id", True)
     form_columns = ["person", "vaccine", "dose_number", "vaccinated_on"]
     form_ajax_refs = {"person": {"fields": ["full_name", "id_number"], "page_size": 10}}
-    # The rules' vaccine vocabulary (qr.vaccines), read when each form is built: a product they do not know cannot
+    # The rules' vaccine vocabulary (health.vaccines), read when each form is built: a product they do not know cannot
     # be chosen, so no dose is stored to be silently ignored.
     form_overrides = {"vaccine": SelectField}
     form_args = {"vaccine": {"choices": _vaccine_choices, "validators": [DataRequired()]},

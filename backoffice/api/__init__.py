@@ -15,8 +15,9 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 
 from backoffice.database import scan_connection
 from backoffice.extensions import csrf
-from backoffice.qr import keyring, limits
-from backoffice.qr.payload import ScanRejected
+from backoffice.scanning import keyring
+from backoffice.scanning import limits
+from backoffice.scanning.payload import ScanRejected
 from backoffice.timeutil import now_utc
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
@@ -41,7 +42,7 @@ def _too_many(exc):
 @bp.errorhandler(413)
 def _too_large(exc):  # noqa: ARG001
     """Bodies over MAX_CONTENT_LENGTH never reach the view: audit them all the same, named for what was sent."""
-    from backoffice.qr.service import reject
+    from backoffice.scanning.service import reject
     image = request.path.rstrip("/").endswith("/image")
     try:
         reject("image_too_large" if image else "body_too_large", method="image" if image else "device",
@@ -51,7 +52,7 @@ def _too_large(exc):  # noqa: ARG001
 
 
 def _checkpoint_matches(token, method: str, given) -> None:
-    from backoffice.qr.service import reject
+    from backoffice.scanning.service import reject
     if given in (None, ""):
         return
     try:
@@ -63,7 +64,7 @@ def _checkpoint_matches(token, method: str, given) -> None:
 
 
 def _scan(text: str, token, method: str, connection, now: datetime | None = None):
-    from backoffice.qr.service import record_scan
+    from backoffice.scanning.service import record_scan
     result = record_scan(text, point=token.point, method=method, device_token=token, now=now,
                          prefetched=token.prefetched, connection=connection)
     return jsonify(result.to_json()), 201 if result.action == "check_in" else 200
@@ -78,10 +79,10 @@ SCAN_BODY_LIMIT = 16 * 1024
 @limits.per_ip
 def scans():
     """JSON `{"payload": "<scanned text>", "checkpoint": <id, optional: the token's>}`."""
-    from backoffice.qr.devices import authenticate_device
-    from backoffice.qr.health import scan_day
-    from backoffice.qr.payload import peek_person_ref
-    from backoffice.qr.service import reject
+    from backoffice.scanning.devices import authenticate_device
+    from backoffice.health.status import scan_day
+    from backoffice.scanning.payload import peek_person_ref
+    from backoffice.scanning.service import reject
     request.max_content_length = min(SCAN_BODY_LIMIT, current_app.config["MAX_CONTENT_LENGTH"] or SCAN_BODY_LIMIT)
     body = request.get_json(silent=True)
     text = body.get("payload") if isinstance(body, dict) else None
@@ -102,9 +103,9 @@ def scans():
 @limits.per_ip
 def scan_image():
     """A photo as multipart field `image` (optional field `checkpoint`), or as the raw request body."""
-    from backoffice.qr.decode import decode_image
-    from backoffice.qr.devices import authenticate_device
-    from backoffice.qr.service import reject
+    from backoffice.scanning.decode import decode_image
+    from backoffice.scanning.devices import authenticate_device
+    from backoffice.scanning.service import reject
     with scan_connection() as connection:
         token = authenticate_device(_bearer(), method="image", connection=connection)
         upload = request.files.get("image")

@@ -166,7 +166,7 @@ def attach_green_shares(rows: list[Row], now: datetime) -> None:
     """Staff green share of each row's organization now (None when it has no active staff)."""
     if not rows:
         return
-    from backoffice.qr.health import colours_for
+    from backoffice.health.status import colours_for
     staff = db.session.execute(select(Staff.organization_id, Staff.person_id).where(
         Staff.organization_id.in_([r.org_id for r in rows]), Staff.active.is_(True))).all()
     statuses = colours_for([s.person_id for s in staff if s.person_id is not None], now)

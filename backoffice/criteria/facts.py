@@ -55,7 +55,7 @@ def staff_green_share(org: Organization, at: datetime) -> FactValue:
     green = 0
     if person_ids:
         try:
-            from backoffice.qr.health import colours_for
+            from backoffice.health.status import colours_for
         except ImportError:
             return FactValue(None, "health_rules_unavailable", len(rows))
         statuses = colours_for(person_ids, at)

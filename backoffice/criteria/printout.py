@@ -2,7 +2,7 @@
 self-assessment, "Biên bản kiểm tra" for an inspection, as an A4 PDF in the reader's language.
 
 Built with reportlab's platypus (paragraphs and tables that flow over pages) in DejaVu Sans, the font the QR
-posters use (qr.layout), which covers Vietnamese. Everything printed comes from the stored result read with the
+posters use (printing.layout), which covers Vietnamese. Everything printed comes from the stored result read with the
 frozen set version, as the result page shows it: a record printed later says what was decided then.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from backoffice.criteria import display
 from backoffice.domain import SECTOR_LABELS, AssessmentKind, Sector
 from backoffice.extensions import db
 from backoffice.models import Assessment, User
-from backoffice.qr.layout import FONT_DIR, FONTS
+from backoffice.printing.layout import FONT_DIR, FONTS
 from backoffice.timeutil import local_today, to_local
 
 

@@ -86,7 +86,7 @@ def _dropdowns(kind: Kind, data, lists) -> None:
         values["sector"] = list(SECTOR_VI.values())
     for n in range(1, 4):
         if f"vaccine_{n}" in positions:
-            from backoffice.qr.vaccines import vocabulary  # the rules' products, by the names they resolve
+            from backoffice.health.vaccines import vocabulary  # the rules' products, by the names they resolve
             values[f"vaccine_{n}"] = list(vocabulary().names.values())
     if "gender" in positions:
         values["gender"] = ["Nam", "Nữ", "Khác"]

@@ -23,7 +23,7 @@ class CheckIn(Base):
         # from this index alone, never from the rows (1M check-ins: 1.5 -> 0.95 s on SQLite).
         Index("ix_checkins_org_time_colour", "organization_id", "checked_in_at", "status_colour"),
         # At most one open stay per person and location: concurrent scans of the same person
-        # cannot both insert; the loser extends the winner's row instead (qr.checkins).
+        # cannot both insert; the loser extends the winner's row instead (scanning.checkins).
         Index("uq_checkins_open_stay", "person_id", "location_id", unique=True,
               sqlite_where=text("checked_out_at IS NULL"), postgresql_where=text("checked_out_at IS NULL")),
     )
@@ -44,7 +44,7 @@ class CheckIn(Base):
     # The reason as rendered when scanned (rows from before status_outcome, or when no rule matched again)...
     status_reason: Mapped[str] = mapped_column(String(255), default="")
     # ...and what renders it in the reader's language: the rule's outcome id and the values its msgid quotes
-    # (qr.stored_reasons). Empty for rows recorded before them: those show status_reason as stored.
+    # (health.reasons). Empty for rows recorded before them: those show status_reason as stored.
     status_outcome: Mapped[str] = mapped_column(String(32), default="", server_default="")
     status_params: Mapped[dict | None] = mapped_column(JSONType)
     rule_id: Mapped[str] = mapped_column(String(64), default="")

@@ -1,6 +1,6 @@
 """Staff green share: the one figure that is not a plain SQL aggregate, because a person's colour is decided by
-the health-status rules (backoffice.qr.health, rule-engine), not stored. The database computes each staff member's
-facts and counts staff per (organization, distinct facts) in one query (`qr.health_tally.green_tally`); the rules
+the health-status rules (backoffice.health.status, rule-engine), not stored. The database computes each staff member's
+facts and counts staff per (organization, distinct facts) in one query (`health.tally.green_tally`); the rules
 run once per distinct set of facts, and Python adds up the counted rows per organization.
 
 Definition (the same as the criteria fact `staff_green_share`): active staff of the organization; a worker not
@@ -22,7 +22,7 @@ from backoffice.reports.scope import ReportScope
 
 def _green_tally():
     try:
-        from backoffice.qr.health_tally import green_tally
+        from backoffice.health.tally import green_tally
     except ImportError:  # the QR capability is not installed: the share is unknown, not zero
         return None
     return green_tally

@@ -50,7 +50,7 @@ def ward_figures(user: Any) -> WardFigures:
         func.sum(case((PersonalQRIssue.issued_at >= since, 1), else_=0))), user, PersonalQRIssue)).one()
     figures.cards, figures.residents_with_card, figures.cards_7d = row[0] or 0, row[1] or 0, int(row[2] or 0)
     try:
-        from backoffice.qr.health_tally import green_tally
+        from backoffice.health.tally import green_tally
     except ImportError:
         figures.known = False
         return figures
@@ -136,7 +136,7 @@ def org_figures(user: Any) -> OrgFigures:
                                       .where(Staff.active.is_(True))) or 0
     figures.checkpoints = db.session.scalar(scope(select(func.count(Checkpoint.id)), user, Checkpoint)
                                             .where(Checkpoint.active.is_(True))) or 0
-    from backoffice.qr.locations import posters_printed
+    from backoffice.printing.locations import posters_printed
     figures.posters_printed = posters_printed(org.id)
     for kind in (AssessmentKind.SELF, AssessmentKind.INSPECTION):
         latest = db.session.execute(

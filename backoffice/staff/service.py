@@ -2,7 +2,7 @@
 
 - `typed_id_number`: what the organization typed, normalised; it never looks at the registry, so neither the
   answer nor its timing tells whether the ID exists there.
-- `after_signed_scan`: called by `qr.service.record_scan` after a successful scan of a SIGNED personal QR at a
+- `after_signed_scan`: called by `scanning.service.record_scan` after a successful scan of a SIGNED personal QR at a
   checkpoint; links the organization's pending row whose typed ID number is the scanned person's. A scan of
   someone who is not pending costs one lookup on the (organization_id, id_number) unique index.
 - `pending_for_ward`, `confirm_link`, `reject_link`: the ward officer's queue of pending rows for residents of
@@ -27,7 +27,7 @@ from backoffice.domain import Role
 from backoffice.extensions import db
 from backoffice.identifiers import clean_id_number
 from backoffice.models import Organization, Person, Recovery, Staff, TestResult, Vaccination
-from backoffice.qr import health
+from backoffice.health import status as health
 from backoffice.timeutil import now_utc
 
 SIGNED_SCAN, WARD = "signed_scan", "ward"

@@ -1,8 +1,5 @@
 """Contact tracing (issue 3, point 9): confirmed cases, the people whose stays overlapped theirs, and alerts
 to the organizations visited. Operations in `service`, pages in `views`, the positive-test trigger in `hooks`.
-
-This package's catalog (`translations/vi`) also carries the messages of engineer B's QR modules (printing,
-posters, self check-in in `backoffice.qr`), so that the QR package's catalog has a single owner.
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ table of bounds, joined to `checkins` on the location and the time range, served
 checked_in_at) index.
 
 How long a stay lasts: until its check-out; an open stay until `BACKOFFICE_AUTO_CHECKOUT_HOURS` after its last
-scan (what automatic check-out, `qr.checkins.auto_checkout`, will record); and never longer than
+scan (what automatic check-out, `scanning.checkins.auto_checkout`, will record); and never longer than
 `BACKOFFICE_TRACE_MAX_STAY_HOURS` (a forgotten check-out must not make someone a contact of everyone for days).
 That cap is what makes the lower bound of the range scan exact: a stay that began more than the cap before a
 visit cannot overlap it.
@@ -72,7 +72,7 @@ def _setting(name: str, default: float) -> float:
 
 
 def auto_checkout() -> timedelta:
-    return timedelta(hours=_setting("BACKOFFICE_AUTO_CHECKOUT_HOURS", 8))  # qr.checkins' default
+    return timedelta(hours=_setting("BACKOFFICE_AUTO_CHECKOUT_HOURS", 8))  # scanning.checkins' default
 
 
 def test_window() -> timedelta:

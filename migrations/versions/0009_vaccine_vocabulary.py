@@ -43,7 +43,7 @@ PRODUCTS = {
 
 
 def _key(text):
-    """As backoffice.qr.vaccines.vaccine_key at this revision."""
+    """As backoffice.health.vaccines.vaccine_key at this revision."""
     value = unicodedata.normalize('NFKD', str(text).replace('đ', 'd').replace('Đ', 'D')).lower()
     value = ''.join(ch for ch in value if not unicodedata.combining(ch))
     return re.sub(r'[^a-z0-9]+', '', value)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from backoffice.demo.seed import BEN_NGHE
 from backoffice.extensions import db
 from backoffice.models import Person, PersonalQRIssue
-from backoffice.qr.payload import parse_scan_text
+from backoffice.scanning.payload import parse_scan_text
 from tests.e2e.support import download, flash, login, menu, pdf_qr_texts
 from tests.qr_print_support import png_qr_texts
 

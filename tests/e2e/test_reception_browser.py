@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from backoffice.extensions import db
 from backoffice.models import CheckIn, Person
-from backoffice.qr.payload import issue_personal_payload
+from backoffice.scanning.payload import issue_personal_payload
 from tests.conftest import DEMO_PASSWORD, demo_days_ago
 
 

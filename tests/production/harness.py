@@ -136,7 +136,7 @@ def new_signing_key() -> str:
     """A `kid=<base64url seed>` entry for BACKOFFICE_SIGNING_KEYS, as an operator would generate it."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
-    from backoffice.qr.keyring import kid_for
+    from backoffice.scanning.keyring import kid_for
     key = Ed25519PrivateKey.generate()
     seed = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
     kid = kid_for(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
@@ -194,8 +194,8 @@ from backoffice import create_app
 from backoffice.auth import service as accounts
 from backoffice.extensions import db
 from backoffice.models import Checkpoint, Organization, Person, User
-from backoffice.qr.devices import create_device_token
-from backoffice.qr.payload import issue_personal_payload
+from backoffice.scanning.devices import create_device_token
+from backoffice.scanning.payload import issue_personal_payload
 app = create_app()
 organizations = int(sys.argv[1])
 with app.app_context():
@@ -204,7 +204,7 @@ with app.app_context():
     tokens = []
     for org in orgs:
         # Load and faults measure the check-in write path: these organizations admit black visitors, whose
-        # scans would otherwise be closed door scans (refused; tests/test_reception_walk.py).
+        # scans would otherwise be closed door scans (refused; tests/test_scanning_reception.py).
         org.admit_black = True
         db.session.commit()
         admin = db.session.scalar(select(User).where(User.organization_id == org.id, User.role == "org_admin"))

@@ -162,8 +162,8 @@ def sqlite_seed(tmp_path_factory) -> dict:
     from backoffice.demo.seed import KNOWN_ORGS, seed_demo
     from backoffice.extensions import db
     from backoffice.models import Checkpoint, Organization, Person, User
-    from backoffice.qr.devices import create_device_token
-    from backoffice.qr.payload import issue_personal_payload
+    from backoffice.scanning.devices import create_device_token
+    from backoffice.scanning.payload import issue_personal_payload
     with sqlite_app(f"sqlite:///{path}") as app, app.app_context():
         db.create_all()
         seed_demo(organizations=3, residents=60, password=harness.DEMO_PASSWORD)
@@ -172,7 +172,7 @@ def sqlite_seed(tmp_path_factory) -> dict:
         checkpoint = db.session.scalar(select(Checkpoint).where(Checkpoint.organization_id == org.id,
                                                                 Checkpoint.direction == "entry"))
         # Every scan here must write a check-in (the faults hit writes): the organization admits black visitors,
-        # whose scans would otherwise be closed door scans answered 200 (tests/test_reception_walk.py).
+        # whose scans would otherwise be closed door scans answered 200 (tests/test_scanning_reception.py).
         org.admit_black = True
         db.session.commit()
         token = create_device_token(checkpoint.id, "fault tests", user=admin)[1]

@@ -5,8 +5,8 @@ from datetime import timedelta
 
 from backoffice.extensions import db
 from backoffice.models import CheckIn
-from backoffice.qr.payload import issue_personal_payload
-from backoffice.qr.service import record_scan
+from backoffice.scanning.payload import issue_personal_payload
+from backoffice.scanning.service import record_scan
 from backoffice.timeutil import now_utc
 from tests.qr_support import checkpoint, new_person
 

@@ -192,7 +192,7 @@ def test_backup_restores_into_a_working_database(production, tmp_path):
                        check=True, timeout=120)
         assert query(restored, counts) == query(production.database_url, counts)
         person = next(p for p in production.fixture.people if p["id_number"] == KNOWN_GREEN)
-        check = ("from backoffice import create_app\nfrom backoffice.qr.payload import parse_scan_text\n"
+        check = ("from backoffice import create_app\nfrom backoffice.scanning.payload import parse_scan_text\n"
                  "app = create_app()\nwith app.app_context():\n"
                  f"    print(parse_scan_text({person['signed']!r}).signed)\n")
         env = dict(production.env, DATABASE_URL=restored)

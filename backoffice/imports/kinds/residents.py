@@ -16,7 +16,7 @@ from backoffice.extensions import db
 from backoffice.imports import columns as c
 from backoffice.imports.kinds import NEW, UNCHANGED, UPDATE, Kind, Outcome, diff, matching, upsert
 from backoffice.models import Person, Vaccination
-from backoffice.qr import vaccines
+from backoffice.health import vaccines
 
 DOSES = 3
 GENDERS = {"Nam": "1", "Male": "1", "M": "1", "1": "1", "Nữ": "2", "Nu": "2", "Female": "2", "F": "2", "2": "2",
