@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -70,6 +71,18 @@ def app(tmp_path_factory, seed_day):
         _db.session.remove()
         _db.drop_all()
         _db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _no_import_outlives_its_test():
+    """An import's child process writes to the test database; one a test started and did not wait for would hold
+    SQLite's write lock while later tests run (seen as a 503 "database is locked" in an unrelated test). Each test
+    ends when the imports it started have: their watcher threads (named "import-<id>", imports/jobs.py) end with
+    their child."""
+    yield
+    for thread in threading.enumerate():
+        if thread.name.startswith("import-") and thread is not threading.current_thread():
+            thread.join(timeout=180)
 
 
 @pytest.fixture()

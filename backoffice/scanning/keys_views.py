@@ -14,11 +14,7 @@ from backoffice.domain import Role
 from backoffice.extensions import db
 from backoffice.models import SigningKey
 from backoffice.scanning import keyring
-from backoffice.timeutil import to_local
-
-
-def _when(value) -> str:
-    return to_local(value).strftime("%d/%m/%Y %H:%M") if value else ""
+from backoffice.timeutil import format_local
 
 
 def key_state(row: SigningKey) -> str:
@@ -28,7 +24,7 @@ def key_state(row: SigningKey) -> str:
     if row.signing:
         return _("Signing")
     if row.signs_from:
-        return _("Next: signs from %(when)s", when=_when(row.signs_from))
+        return _("Next: signs from %(when)s", when=format_local(row.signs_from))
     return _("Verifies only")
 
 
@@ -43,7 +39,7 @@ class SigningKeysView(BaseView):
 
     @expose("/")
     def index(self):
-        return self.render("scanning/keys.html", keys=keyring.list_keys(), state=key_state, when=_when,
+        return self.render("scanning/keys.html", keys=keyring.list_keys(), state=key_state, when=format_local,
                            delay_minutes=round(keyring.activation_delay().total_seconds() / 60))
 
     @expose("/rotate", methods=["GET", "POST"])
@@ -58,7 +54,7 @@ class SigningKeysView(BaseView):
                   "success")
         else:
             flash(_("New key %(kid)s is published and signs from %(when)s; %(current)s signs until then.",
-                    kid=row.kid, when=_when(row.signs_from), current=keyring.current_signer().kid), "success")
+                    kid=row.kid, when=format_local(row.signs_from), current=keyring.current_signer().kid), "success")
         return redirect(url_for(".index"))
 
     @expose("/<kid>/retire", methods=["GET", "POST"])
