@@ -8,12 +8,16 @@ from flask_admin import AdminIndexView, expose
 from flask_login import current_user
 from markupsafe import Markup
 
-# Each panel: (roles it is for, callable returning HTML for the current user). Kept in registration order.
-_PANELS: list[tuple[frozenset[str], Callable[[], str]]] = []
+from backoffice.auth import policy
+
+# Each panel: (the policy action of those it is for, callable returning HTML for the current user), in
+# registration order.
+_PANELS: list[tuple[str, Callable[[], str]]] = []
 
 
-def register_panel(roles: set[str] | frozenset[str], render: Callable[[], str]) -> None:
-    _PANELS.append((frozenset(roles), render))
+def register_panel(action: str, render: Callable[[], str]) -> None:
+    policy.roles_for(action)  # an unknown action raises here, at start-up, not on someone's home page
+    _PANELS.append((action, render))
 
 
 class HomeView(AdminIndexView):
@@ -26,5 +30,5 @@ class HomeView(AdminIndexView):
     @expose("/")
     def index(self):
         # Panels are HTML rendered from our own templates (escaped there): mark them safe here, once.
-        panels = [Markup(render()) for roles, render in _PANELS if current_user.role in roles]
+        panels = [Markup(render()) for action, render in _PANELS if policy.may(current_user, action)]
         return self.render("admin/home.html", panels=panels)

@@ -1,28 +1,35 @@
-"""What each role may do, for views that are not model views (model views declare their own `access`)."""
+"""Role checks for interfaces: refusing (audited), a decorator for blueprint routes and the base of every admin page
+that is not a model view. What each role may do is `backoffice.auth.policy`'s table; these only ask it."""
 from __future__ import annotations
 
 from functools import wraps
 from typing import Callable
 
-from flask import abort, request
+from flask import abort, redirect, request, url_for
+from flask_admin import BaseView
 from flask_login import current_user
 
-from backoffice.domain import Role
+from backoffice.auth.policy import may
 
 
-def deny(reason: str = "role") -> None:
-    """Answer 403 and leave a trace in the audit log. Whatever the request had flushed is rolled back
+def record_denied(reason: str = "role") -> None:
+    """Leave a trace of a refused request in the audit log. Whatever the request had flushed is rolled back
     first: nothing of a refused request survives (and SQLite's write lock is released for the audit entry)."""
     from backoffice import audit
     from backoffice.extensions import db
     db.session.rollback()
     audit.record_now("request.denied", entity_name="request", entity_id=request.path[:64],
                      after={"method": request.method, "reason": reason})
+
+
+def deny(reason: str = "role") -> None:
+    """Answer 403 and leave a trace in the audit log (`record_denied`)."""
+    record_denied(reason)
     abort(403)
 
 
-def roles_required(*roles: Role) -> Callable:
-    """Decorator: the logged-in user must have one of `roles` (401 → login when anonymous, 403 otherwise)."""
+def policy_required(action: str) -> Callable:
+    """Decorator: the logged-in user must be allowed `action` (401 → login when anonymous, 403 otherwise)."""
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
@@ -30,7 +37,7 @@ def roles_required(*roles: Role) -> Callable:
             if not current_user.is_authenticated:
                 from backoffice.extensions import login_manager
                 return login_manager.unauthorized()
-            if current_user.role not in {r.value for r in roles}:
+            if not may(current_user, action):
                 deny()
             return view(*args, **kwargs)
 
@@ -39,5 +46,23 @@ def roles_required(*roles: Role) -> Callable:
     return decorator
 
 
-def has_role(*roles: Role) -> bool:
-    return bool(current_user.is_authenticated and current_user.role in {r.value for r in roles})
+def allows(action: str) -> bool:
+    """Whether the current user may do `action`."""
+    return may(current_user, action)
+
+
+class PolicyView(BaseView):
+    """Base of every admin page that is not a model view: open to the roles `action` names in the policy; anyone
+    else is sent to the login page (anonymous) or refused with 403, audited as `denied_as` (default
+    "<endpoint>.access")."""
+
+    action: str = ""
+    denied_as: str | None = None
+
+    def is_accessible(self) -> bool:
+        return allows(self.action)
+
+    def inaccessible_callback(self, name, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path))
+        deny(self.denied_as or f"{self.endpoint}.access")

@@ -247,3 +247,18 @@ def in_scope(model: type, pk: Any, user: Any) -> bool:
     primary = model.__mapper__.primary_key[0]
     stmt = select(primary).where(primary == pk, scope_clause(model, user))
     return db.session.execute(stmt).first() is not None
+
+
+def get_in_scope_or_404(model: type, record_id: Any, user: Any) -> Any:
+    """The row `record_id` of `model` when `user` may read it. Otherwise `OutOfScope`, which answers 404 whether
+    the row is missing, outside the user's scope, or named by something that cannot be an id ("abc")."""
+    from backoffice.errors import OutOfScope
+    primary = model.__mapper__.primary_key[0]
+    try:
+        key = primary.type.python_type(record_id)
+    except (TypeError, ValueError):
+        raise OutOfScope(code=f"{model.__tablename__}.not_found") from None
+    record = db.session.scalar(select(model).where(primary == key, scope_clause(model, user)))
+    if record is None:
+        raise OutOfScope(code=f"{model.__tablename__}.not_found")
+    return record

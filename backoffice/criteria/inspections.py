@@ -1,4 +1,4 @@
-"""What an inspection adds to an assessment (issue 22, point 13): the inspector's note per criterion, the
+"""What an inspection adds to an assessment: the inspector's note per criterion, the
 findings, a deadline to remedy them, and the follow-up: open → remedied (the organization, or an inspector,
 says what was done) → closed (an inspector accepts it). Each step is one transaction, dated, signed and audited.
 
@@ -15,7 +15,9 @@ from flask_babel import gettext as _
 
 from backoffice import audit
 from backoffice.criteria.engine import CompiledSet
-from backoffice.domain import AssessmentKind, Role
+from backoffice.auth.policy import may
+from backoffice.domain import AssessmentKind
+from backoffice.errors import Refused
 from backoffice.extensions import db
 from backoffice.models import Assessment, User
 from backoffice.models.assessments import FollowUp
@@ -27,7 +29,7 @@ REMEDY_NOTE_MAX = 2000
 DEADLINE_MAX_DAYS = 366  # a remedy is due within a year of the inspection
 
 
-class FollowUpError(ValueError):
+class FollowUpError(Refused):
     """A follow-up step that does not apply now (already closed, nothing remedied yet…): nothing changed."""
 
 
@@ -112,8 +114,8 @@ def mark_remedied(user: User, assessment_id: int, note: str, now: datetime | Non
     """The organization (its admin) or an inspector says the findings were remedied, and how."""
     from backoffice.criteria.service import Forbidden
     assessment = _inspection(user, assessment_id)
-    own = user.role == Role.ORG_ADMIN and user.organization_id == assessment.organization_id
-    if not (own or user.role in (Role.INSPECTOR, Role.CITY_ADMIN)):
+    own = may(user, "criteria.self_assess") and user.organization_id == assessment.organization_id
+    if not (own or may(user, "compliance.inspect")):
         raise Forbidden("follow_up.remedied")
     if assessment.follow_up != FollowUp.OPEN.value:
         raise FollowUpError(_("Only an open follow-up can be marked remedied."))
@@ -134,7 +136,7 @@ def close(user: User, assessment_id: int, now: datetime | None = None) -> Assess
     """An inspector accepts the remedy: the follow-up is closed."""
     from backoffice.criteria.service import Forbidden
     assessment = _inspection(user, assessment_id)
-    if user.role not in (Role.INSPECTOR, Role.CITY_ADMIN):
+    if not may(user, "compliance.inspect"):
         raise Forbidden("follow_up.close")
     if assessment.follow_up != FollowUp.REMEDIED.value:
         raise FollowUpError(_("Only a follow-up marked remedied can be closed."))
@@ -151,7 +153,7 @@ def reopen(user: User, assessment_id: int, now: datetime | None = None) -> Asses
     audit log)."""
     from backoffice.criteria.service import Forbidden
     assessment = _inspection(user, assessment_id)
-    if user.role not in (Role.INSPECTOR, Role.CITY_ADMIN):
+    if not may(user, "compliance.inspect"):
         raise Forbidden("follow_up.reopen")
     if assessment.follow_up != FollowUp.REMEDIED.value:
         raise FollowUpError(_("Only a follow-up marked remedied can be reopened."))

@@ -15,29 +15,31 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from backoffice import audit
-from backoffice.auth.scope import in_scope, scope
+from backoffice.auth.policy import may
+from backoffice.auth.scope import get_in_scope_or_404, scope
 from backoffice.criteria import inspections
 from backoffice.criteria.engine import CompiledSet
 from backoffice.criteria.facts import compute_facts
 from backoffice.criteria.loader import LoadedSet
 from backoffice.criteria.registry import registry
 from backoffice.criteria.schema import AnswerKind, Criterion, Input
-from backoffice.domain import AssessmentKind, AssessmentState, Role
+from backoffice.domain import AssessmentKind, AssessmentState
+from backoffice.errors import Invalid, OutOfRole, OutOfScope
 from backoffice.extensions import db
 from backoffice.models import Assessment, CriteriaSetVersion, Organization, User
 from backoffice.models.base import utcnow
 from backoffice.timeutil import local_today
 
 
-class NotFound(LookupError):
+class NotFound(OutOfScope):
     """The record does not exist or is out of the user's scope (views answer 404)."""
 
 
-class Forbidden(PermissionError):
+class Forbidden(OutOfRole):
     """In scope, but the user's role may not do this (views answer 403, audited)."""
 
 
-class NotOffered(ValueError):
+class NotOffered(Invalid):
     """The set is not one of those for the organization's sector (views answer 400; nothing is created)."""
 
 
@@ -45,7 +47,7 @@ class SetVersionConflict(RuntimeError):
     pass
 
 
-class AnswerErrors(ValueError):
+class AnswerErrors(Invalid):
     """Missing or out-of-range answers: item id → message. Nothing was saved."""
 
     def __init__(self, errors: dict[str, str]):
@@ -55,17 +57,17 @@ class AnswerErrors(ValueError):
 
 # --- reading ---------------------------------------------------------------------------------------
 def get_organization(user: User, org_id: int) -> Organization:
-    org = db.session.scalar(scope(select(Organization).where(Organization.id == org_id), user))
-    if org is None:
-        raise NotFound(org_id)
-    return org
+    try:
+        return get_in_scope_or_404(Organization, org_id, user)
+    except OutOfScope:
+        raise NotFound(org_id) from None
 
 
 def get_assessment(user: User, assessment_id: int) -> Assessment:
-    found = db.session.scalar(scope(select(Assessment).where(Assessment.id == assessment_id), user))
-    if found is None:
-        raise NotFound(assessment_id)
-    return found
+    try:
+        return get_in_scope_or_404(Assessment, assessment_id, user)
+    except OutOfScope:
+        raise NotFound(assessment_id) from None
 
 
 def compiled_for(assessment: Assessment) -> CompiledSet:
@@ -158,8 +160,8 @@ def clean_answers(compiled: CompiledSet, answers: dict[str, Any], require_all: b
 # --- verbs -----------------------------------------------------------------------------------------------
 def _may_assess(user: User, org: Organization, kind: AssessmentKind) -> bool:
     if kind == AssessmentKind.SELF:
-        return user.role == Role.ORG_ADMIN and user.organization_id == org.id
-    return user.role in (Role.INSPECTOR, Role.CITY_ADMIN)
+        return may(user, "criteria.self_assess") and user.organization_id == org.id
+    return may(user, "compliance.inspect")
 
 
 def start_assessment(user: User, org_id: int, set_id: str, kind: AssessmentKind = AssessmentKind.SELF) -> Assessment:
@@ -172,7 +174,7 @@ def start_assessment(user: User, org_id: int, set_id: str, kind: AssessmentKind 
         raise NotFound(set_id)
     offered, _general = registry().offered(org.sector, local_today())
     if loaded.key not in {s.key for s in offered}:
-        # The pages offer only the sets of the organization's sector (issue 22, point 13): a forged choice.
+        # The pages offer only the sets of the organization's sector: another is a forged choice.
         raise NotOffered(set_id)
     version = freeze(loaded)
     draft = db.session.scalar(select(Assessment).where(
@@ -197,9 +199,9 @@ def _editable(user: User, assessment: Assessment) -> None:
     if assessment.state != AssessmentState.DRAFT.value:
         raise Forbidden("submitted")
     if assessment.kind == AssessmentKind.SELF.value:
-        if not (user.role == Role.ORG_ADMIN and user.organization_id == assessment.organization_id):
+        if not (may(user, "criteria.self_assess") and user.organization_id == assessment.organization_id):
             raise Forbidden("self")
-    elif not (user.role == Role.CITY_ADMIN or assessment.created_by_id == user.id):
+    elif not (may(user, "compliance.edit_others") or assessment.created_by_id == user.id):
         raise Forbidden("inspection")
 
 

@@ -3,32 +3,20 @@ admins), and the criteria sets themselves. Thin: load → check access → call 
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, request, url_for
-from flask_admin import BaseView, expose
+from flask_admin import expose
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from backoffice import audit, exports
-from backoffice.auth.permissions import deny
+from backoffice.auth.permissions import PolicyView, allows, deny
 from backoffice.criteria import compliance, display, inspections, printout, service
 from backoffice.criteria.forms import answer_form, answers_from, field_name, note_name, record_from
 from backoffice.criteria.registry import registry
-from backoffice.domain import SECTOR_LABELS, AssessmentKind, Role, Sector
+from backoffice.domain import SECTOR_LABELS, AssessmentKind, Sector
 from backoffice.timeutil import local_today, now_utc, to_local
 
 CATEGORY = _l("Assessments")
-
-
-class _RoleView(BaseView):
-    roles: frozenset[str] = frozenset()
-
-    def is_accessible(self) -> bool:
-        return current_user.is_authenticated and current_user.role in self.roles
-
-    def inaccessible_callback(self, name, **kwargs):
-        if not current_user.is_authenticated:
-            return redirect(url_for("auth.login", next=request.full_path))
-        deny(f"{self.endpoint}.access")
 
 
 def _sector_label(value: str) -> str:
@@ -38,17 +26,17 @@ def _sector_label(value: str) -> str:
         return value
 
 
-class AssessmentView(_RoleView):
+class AssessmentView(PolicyView):
     """Self-assessment for organization admins; the same form and result pages serve inspections."""
 
-    roles = frozenset({Role.ORG_ADMIN.value, Role.INSPECTOR.value, Role.CITY_ADMIN.value})
+    action = "criteria.assess"
 
     def is_visible(self) -> bool:
-        return current_user.is_authenticated and current_user.role == Role.ORG_ADMIN
+        return allows("criteria.self_assess")
 
     @expose("/")
     def index(self):
-        if current_user.role != Role.ORG_ADMIN:
+        if not allows("criteria.self_assess"):
             return redirect(url_for("compliance.index_view"))
         org = current_user.organization
         sets, general = registry().offered(org.sector, local_today())
@@ -205,8 +193,8 @@ def _set_choices() -> list[tuple[str, str]]:
 
 
 def _level_choices() -> dict[str, list[tuple[str, str]]]:
-    """The levels of each set, so the list filters by one set's levels, never by a mix of every set's (issue 22,
-    point 13): the page offers those of the chosen set, and its script swaps them when another set is chosen."""
+    """The levels of each set, so the list filters by one set's levels, never by a mix of every set's:
+    the page offers those of the chosen set, and its script swaps them when another set is chosen."""
     lang = display.locale()
     choices: dict[str, list[tuple[str, str]]] = {}
     for loaded in sorted(registry().sets.values(), key=lambda s: s.spec.version):
@@ -219,8 +207,8 @@ def _level_choices() -> dict[str, list[tuple[str, str]]]:
     return choices
 
 
-class ComplianceView(_RoleView):
-    roles = frozenset({Role.INSPECTOR.value, Role.CITY_ADMIN.value})
+class ComplianceView(PolicyView):
+    action = "compliance.inspect"
     per_page = 50
 
     def _overdue_days(self) -> int:
@@ -285,8 +273,8 @@ def _row_level(set_id: str | None, level_id: str | None) -> str:
     return display.level_label(None, level_id)
 
 
-class CriteriaSetsView(_RoleView):
-    roles = frozenset({Role.ORG_ADMIN.value, Role.INSPECTOR.value, Role.CITY_ADMIN.value})
+class CriteriaSetsView(PolicyView):
+    action = "criteria.sets"
 
     @expose("/")
     def index(self):

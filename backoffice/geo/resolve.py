@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from backoffice.errors import Invalid
 from backoffice.extensions import db
 from backoffice.models import District, Ward
 
@@ -52,7 +53,7 @@ def _core(text: object, prefixes: list[tuple[str, str | None]], suffixes: list[s
     return " ".join(str(int(w)) if w.isdigit() else w for w in words), kind
 
 
-class UnitError(ValueError):
+class UnitError(Invalid):
     """A name that matches no unit, or several; the message is for the person who wrote it."""
 
 

@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from backoffice.domain import Sector
+from backoffice.errors import Invalid
 from backoffice.geo.resolve import fold
 
 # The labels the template's dropdown offers (Vietnamese), one per sector.
@@ -59,7 +60,7 @@ GENERIC = {"dich vu", "kinh doanh", "co so", "hoat dong", "nganh", "linh vuc", "
            "cong ty", "tnhh", "co phan", "company"}  # the legal form says nothing of the sector either
 
 
-class SectorError(ValueError):
+class SectorError(Invalid):
     """A cell that names no sector, or several; `candidates` are the sectors the cell comes closest to."""
 
     def __init__(self, kind: str, value: str, candidates: list[Sector]):

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 
 from backoffice import audit
 from backoffice.auth.scope import scope
+from backoffice.errors import Refused
 from backoffice.extensions import db
 from backoffice.imports import accounts, engine, reader, staging
 from backoffice.imports.kinds import Kind, kind_for
@@ -28,7 +29,7 @@ RUNNING = (READING, APPLYING)
 Progress = Callable[[int, int | None, str], None]
 
 
-class ImportRefused(ValueError):
+class ImportRefused(Refused):
     """A request the import cannot meet; the message is for the user."""
 
 

@@ -3,7 +3,7 @@ one-time password sheet and the history. Thin: every step is an operation of `se
 from __future__ import annotations
 
 from flask import abort, current_app, flash, jsonify, redirect, request, url_for
-from flask_admin import BaseView, expose
+from flask_admin import expose
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -13,10 +13,12 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, RadioField
 
 from backoffice import exports
-from backoffice.auth.permissions import deny
+from backoffice.auth.permissions import PolicyView, deny
+from backoffice.auth.scope import get_in_scope_or_404
 from backoffice.extensions import db
 from backoffice.imports import jobs, service, staging, template
 from backoffice.imports.kinds import kinds
+from backoffice.models import ImportRecord
 
 PAGE = 100
 MAX_ID = 2**31 - 1
@@ -43,7 +45,7 @@ class PlainForm(FlaskForm):
     """A button: only the CSRF token."""
 
 
-class ImportView(BaseView):
+class ImportView(PolicyView):
     """One wizard per kind; the menu shows it to the roles that may run that kind."""
 
     kind_name = "organizations"
@@ -52,19 +54,15 @@ class ImportView(BaseView):
     def kind(self):
         return kinds()[self.kind_name]
 
-    def is_accessible(self) -> bool:
-        return current_user.is_authenticated and current_user.role in self.kind.roles
-
-    def inaccessible_callback(self, name, **kwargs):
-        if not current_user.is_authenticated:
-            return redirect(url_for("auth.login", next=request.full_path))
-        deny(f"{self.endpoint}.access")
+    @property
+    def action(self) -> str:  # type: ignore[override]
+        return self.kind.action()
 
     def _record(self, record_id: int):
         if not 0 < record_id <= MAX_ID:  # an id no column can hold is simply not found
             abort(404)
-        record = service.get(record_id, current_user)
-        if record is None or record.kind != self.kind_name:
+        record = get_in_scope_or_404(ImportRecord, record_id, current_user)
+        if record.kind != self.kind_name:
             abort(404)
         return record
 

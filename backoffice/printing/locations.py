@@ -24,8 +24,10 @@ from flask import Flask, current_app, has_request_context, request
 from sqlalchemy import select
 
 from backoffice import audit
-from backoffice.auth.scope import in_scope, scope
-from backoffice.domain import OrgStatus, Role
+from backoffice.auth.policy import may
+from backoffice.auth.scope import get_in_scope_or_404, in_scope, scope
+from backoffice.domain import OrgStatus
+from backoffice.errors import OutOfRole, OutOfScope
 from backoffice.extensions import db
 from backoffice.models import AuditLog, Location, Organization
 from backoffice.models.orgs import new_token
@@ -33,8 +35,6 @@ from backoffice.printing.render import Poster
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,43}$")
 REVOKED_ENTITY = "revoked_qr_token"
-POSTER_ROLES = {Role.CITY_ADMIN.value, Role.INSPECTOR.value, Role.ORG_ADMIN.value}
-ROTATE_ROLES = {Role.CITY_ADMIN.value, Role.ORG_ADMIN.value}
 log = logging.getLogger(__name__)
 
 
@@ -47,7 +47,7 @@ class TokenError(Exception):
         self.status = 410 if code == "revoked" else 404
 
 
-class NotAllowed(Exception):
+class NotAllowed(OutOfRole):
     pass
 
 
@@ -163,16 +163,16 @@ def resolve(token: str) -> Target:
     raise TokenError("revoked" if revoked else "unknown")
 
 
-def _check(user: Any, roles: set[str], model: type, pk: int) -> None:
-    if user is None or not getattr(user, "is_authenticated", False) or user.role not in roles:
-        raise NotAllowed()
+def _check(user: Any, action: str, model: type, pk: int) -> None:
+    if not may(user, action):
+        raise NotAllowed(code=action)
     if not in_scope(model, pk, user):
-        raise LookupError(pk)
+        raise OutOfScope(pk)
 
 
 def rotate(user: Any, target: Organization | Location) -> str:
     """Give a location (or the organization QR) a new token: every poster printed before is revoked."""
-    _check(user, ROTATE_ROLES, type(target), target.id)
+    _check(user, "printing.rotate", type(target), target.id)
     old = target.qr_token
     target.qr_token = new_token()
     is_org = isinstance(target, Organization)
@@ -220,32 +220,22 @@ def organization_posters(org: Organization) -> list[Poster]:
 
 def organizations_for(user: Any) -> list[Organization]:
     """Organizations whose posters the user may download (scoped; organization admins: their own)."""
-    if user is None or user.role not in POSTER_ROLES:
-        raise NotAllowed()
+    _may_see_posters(user)
     return list(db.session.scalars(scope(select(Organization), user).order_by(Organization.name).limit(200)))
 
 
+def _may_see_posters(user: Any) -> None:
+    if not may(user, "printing.posters"):
+        raise NotAllowed(code="printing.posters")
+
+
 def get_organization(user: Any, org_id: Any) -> Organization:
-    if user is None or user.role not in POSTER_ROLES:
-        raise NotAllowed()
-    try:
-        key = int(org_id)
-    except (TypeError, ValueError):
-        raise LookupError(org_id) from None
-    org = db.session.scalar(scope(select(Organization).where(Organization.id == key), user))
-    if org is None:
-        raise LookupError(org_id)
-    return org
+    """An organization whose posters the user may see; OutOfScope (a LookupError) when not in reach."""
+    _may_see_posters(user)
+    return get_in_scope_or_404(Organization, org_id, user)
 
 
 def get_location(user: Any, location_id: Any) -> Location:
-    if user is None or user.role not in POSTER_ROLES:
-        raise NotAllowed()
-    try:
-        key = int(location_id)
-    except (TypeError, ValueError):
-        raise LookupError(location_id) from None
-    location = db.session.scalar(scope(select(Location).where(Location.id == key), user))
-    if location is None:
-        raise LookupError(location_id)
-    return location
+    """A location whose poster the user may see; OutOfScope (a LookupError) when not in reach."""
+    _may_see_posters(user)
+    return get_in_scope_or_404(Location, location_id, user)

@@ -4,7 +4,7 @@ admins and inspectors) and personal QR cards (ward officers, city admins). Thin:
 from __future__ import annotations
 
 from flask import abort, flash, redirect, request, url_for
-from flask_admin import BaseView, expose
+from flask_admin import expose
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, Optional
 
 from backoffice import audit, exports
 from backoffice.admin.people import PEOPLE_LABELS, PersonView
-from backoffice.auth.permissions import deny
+from backoffice.auth.permissions import PolicyView, allows, deny
 from backoffice.auth.scope import scope
 from backoffice.domain import Role
 from backoffice.extensions import db
@@ -28,12 +28,6 @@ from backoffice.printing import render
 PNG, PDF, SVG = "image/png", "application/pdf", "image/svg+xml"
 
 
-def _login_or_deny(name: str):
-    if not current_user.is_authenticated:
-        return redirect(url_for("auth.login", next=request.full_path))
-    deny(name)
-
-
 def _send(data: bytes, filename: str, mimetype: str, attachment: bool = True):
     response = exports.download(data, filename, mimetype)
     if not attachment:
@@ -43,14 +37,10 @@ def _send(data: bytes, filename: str, mimetype: str, attachment: bool = True):
 
 
 # --- posters ---------------------------------------------------------------------------------------
-class PostersView(BaseView):
+class PostersView(PolicyView):
     """The organization QR and each location's QR: A4 posters (PDF, PNG), plain QR images, revocation."""
 
-    def is_accessible(self) -> bool:
-        return current_user.is_authenticated and current_user.role in locations.POSTER_ROLES
-
-    def inaccessible_callback(self, name, **kwargs):
-        return _login_or_deny("qr_posters.access")
+    action = "printing.posters"
 
     def _org(self, org_id):
         try:
@@ -81,7 +71,7 @@ class PostersView(BaseView):
         return self.render("printing/posters.html", orgs=orgs, org=org, locations=rows, problem=problem,
                            public_url=None if problem else locations.public_url(),
                            development=locations.development(), checkin_url=locations.checkin_url,
-                           can_rotate=current_user.role in locations.ROTATE_ROLES), status
+                           can_rotate=allows("printing.rotate")), status
 
     def _refused(self, org):
         """A poster or QR asked for while none may be printed: the page that says why (409), nothing made."""
@@ -156,7 +146,7 @@ class PostersView(BaseView):
     def _may_rotate(self) -> None:
         # The role first: an inspector (who may read posters) is refused with 403 whatever the id, not told
         # by a 404 or 403 which ids exist.
-        if current_user.role not in locations.ROTATE_ROLES:
+        if not allows("printing.rotate"):
             deny("qr_posters.rotate")
 
     # Rotating revokes every printed poster: GET asks (what stops working, and what to do next), POST does it.
@@ -213,14 +203,10 @@ def _ward_choices() -> list[tuple[str, str]]:
     return [(str(code), f"{name}, {district}") for code, name, district in rows]
 
 
-class CardsView(BaseView):
+class CardsView(PolicyView):
     """Find or register a resident of the ward; print one card (PDF, PNG) or a batch (one PDF)."""
 
-    def is_accessible(self) -> bool:
-        return current_user.is_authenticated and current_user.role in cards.PRINT_ROLES
-
-    def inaccessible_callback(self, name, **kwargs):
-        return _login_or_deny("qr_cards.access")
+    action = "printing.cards"
 
     @expose("/")
     def index(self):
@@ -234,7 +220,7 @@ class CardsView(BaseView):
             .where(PersonalQRIssue.person_id.in_([p.id for p in residents])).group_by(PersonalQRIssue.person_id)).all())
         html = self.render("printing/cards.html", residents=residents, found=found, q=q, printed=printed, error=error,
                            mask_id=mask_id, max_batch=cards.MAX_BATCH)
-        # The list shows residents' names and birth dates: a read of each shown, page by page (issue 14, point 6).
+        # The list shows residents' names and birth dates: a read of each shown, page by page.
         audit.read([p.id for p in residents], why="card search" if q.strip() else "card list", view="qr_cards",
                    search=q.strip()[:128], page=found.page)
         return html

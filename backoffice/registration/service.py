@@ -10,14 +10,16 @@ from sqlalchemy.exc import IntegrityError
 from backoffice import audit
 from backoffice.auth import service as accounts
 from backoffice.auth.passwords import verify_password
-from backoffice.auth.scope import in_scope, scope
+from backoffice.auth.policy import may
+from backoffice.auth.scope import scope
 from backoffice.domain import OrgStatus, Role
+from backoffice.errors import Invalid, OutOfRole
 from backoffice.extensions import db
 from backoffice.models import Organization, User, Ward
 from backoffice.models.base import utcnow
 
 
-class RegistrationError(ValueError):
+class RegistrationError(Invalid):
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.field = field
@@ -90,8 +92,8 @@ def _free_username(requested: str, tax_code: str) -> str:
 
 def decide(org: Organization, approve: bool, decided_by: User, note: str = "") -> None:
     """Approve (organization and its admin accounts become active) or reject a pending registration."""
-    if not in_scope(Organization, org.id, decided_by) or decided_by.role not in (Role.CITY_ADMIN, Role.INSPECTOR):
-        raise PermissionError("out of scope")
+    if not may(decided_by, "registration.decide", org):
+        raise OutOfRole("out of scope", "registration.decide")
     if org.status != OrgStatus.PENDING:
         raise RegistrationError(_("This registration has already been decided."))
     before = audit.snapshot(org, ["status"])
@@ -125,7 +127,7 @@ def undecided_status(username: str, password: str) -> str | None:
 def pending_registrations(user: User, limit: int = 10) -> tuple[int, list[Organization]]:
     """The registrations awaiting a decision that `user` may decide (scope: the city, or the inspector's
     districts and sector), oldest first, and how many there are in all."""
-    if user.role not in (Role.CITY_ADMIN, Role.INSPECTOR):
+    if not may(user, "registration.decide"):
         return 0, []
     query = scope(select(Organization), user, Organization).where(Organization.status == OrgStatus.PENDING.value)
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0

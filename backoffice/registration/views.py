@@ -15,8 +15,9 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
 from backoffice.admin.home import register_panel
 from backoffice.admin.orgs import OrganizationView
+from backoffice.auth.policy import model_access
 from backoffice.collation import natural_key
-from backoffice.domain import SECTOR_LABELS, OrgStatus, Role, choices
+from backoffice.domain import SECTOR_LABELS, OrgStatus, choices
 from backoffice.extensions import db, limiter
 from backoffice.forms import Phone, TaxCode, UniqueTaxCode
 from backoffice.models import District, Organization, Ward
@@ -98,13 +99,13 @@ def pending_panel() -> str:
 
 
 # Panels are process-wide (admin.home keeps one list); this module is imported once per process.
-register_panel({Role.CITY_ADMIN.value, Role.INSPECTOR.value}, pending_panel)
+register_panel("registration.decide", pending_panel)
 
 
 class RegistrationView(OrganizationView):
     """Pending registrations: approve or reject (city admin, or an inspector of the district)."""
 
-    access = {Role.CITY_ADMIN: {"list", "details"}, Role.INSPECTOR: {"list", "details"}}
+    access = model_access("registration_admin")
     column_list = ["name", "tax_code", "sector", "district", "ward", "contact_name", "phone", "email", "created_at"]
     details_template = "registration/details.html"
 

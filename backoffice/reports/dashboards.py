@@ -54,7 +54,7 @@ def register() -> None:
     if _registered:
         return
     from backoffice.admin.home import register_panel
-    register_panel({Role.CITY_ADMIN.value, Role.INSPECTOR.value}, area_panel)
-    register_panel({Role.WARD_OFFICER.value}, ward_panel)
-    register_panel({Role.ORG_ADMIN.value}, org_panel)
+    register_panel("reports.area", area_panel)
+    register_panel("reports.ward", ward_panel)
+    register_panel("reports.organization", org_panel)
     _registered = True

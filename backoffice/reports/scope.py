@@ -13,13 +13,13 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, select
 
+from backoffice.auth.policy import may
 from backoffice.auth.scope import scope_clause
-from backoffice.domain import OrgStatus, Role, Sector
+from backoffice.domain import OrgStatus, Sector
 from backoffice.extensions import db
 from backoffice.models import District, Organization
 from backoffice.timeutil import LOCAL_TZ, local_today
 
-REPORT_ROLES = frozenset({Role.CITY_ADMIN.value, Role.INSPECTOR.value})
 CHECKIN_DAYS = 30  # the per-day series of every report
 RECENT_DAYS = 7  # "check-ins in the last 7 days" per organization
 
@@ -80,7 +80,7 @@ def district_names(codes: list[int] | tuple[int, ...]) -> dict[int, str]:
 def resolve(user: Any, district: int | None = None, *, sector: str | None = None,
             as_of: date | None = None) -> ReportScope:
     """The scope of one report for `user`: one district when given, else every district the user may read."""
-    if not getattr(user, "is_authenticated", False) or user.role not in REPORT_ROLES:
+    if not may(user, "reports.area"):
         raise ReportForbidden(user.role if user is not None else "anonymous")
     allowed = _user_districts(user)
     if district is not None:

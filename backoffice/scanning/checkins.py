@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from flask import abort, current_app
+from flask import current_app
 from sqlalchemy import bindparam, case, delete, func, literal_column, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from backoffice import audit
-from backoffice.auth.scope import in_scope
+from backoffice.database import as_date, insert_on_conflict, is_postgres, local_date
+from backoffice.auth.scope import get_in_scope_or_404
 from backoffice.domain import Colour
 from backoffice.extensions import db
 from backoffice.models import CheckIn, CheckInDaily, User
@@ -17,11 +17,9 @@ from backoffice.timeutil import LOCAL_TZ, local_today, now_utc
 
 
 def check_out(checkin_id: int, *, user: User, now: datetime | None = None) -> CheckIn:
-    """Close an open stay by hand (organization admin, checkpoint staff). Out of scope → 404."""
+    """Close an open stay by hand (organization admin, checkpoint staff). Out of scope → OutOfScope (404)."""
     now = now or now_utc()
-    if not in_scope(CheckIn, checkin_id, user):
-        abort(404)
-    checkin = db.session.get(CheckIn, checkin_id)
+    checkin = get_in_scope_or_404(CheckIn, checkin_id, user)
     if checkin.checked_out_at is None:
         checkin.checked_out_at = max(now, checkin.checked_in_at)
         checkin.checkout_reason = "manual"
@@ -37,7 +35,7 @@ def auto_checkout(now: datetime | None = None, hours: float | None = None) -> in
     hours = float(hours if hours is not None else current_app.config.get("BACKOFFICE_AUTO_CHECKOUT_HOURS", 8))
     cutoff = now - timedelta(hours=hours)
     stale = (CheckIn.checked_out_at.is_(None)) & (CheckIn.last_seen_at < cutoff)
-    if db.engine.dialect.name == "postgresql":
+    if is_postgres():
         ends = CheckIn.last_seen_at + literal_column(f"interval '{int(hours * 3600)} seconds'")
         count = db.session.execute(update(CheckIn).where(stale).values(checked_out_at=ends, checkout_reason="auto")
                                    .execution_options(synchronize_session=False)).rowcount
@@ -56,12 +54,6 @@ def auto_checkout(now: datetime | None = None, hours: float | None = None) -> in
     return count
 
 
-def _local_day(column):
-    if db.engine.dialect.name == "postgresql":
-        return func.date(func.timezone("Asia/Ho_Chi_Minh", column))
-    return func.date(column, "+7 hours")  # Ho Chi Minh City has no daylight saving time
-
-
 def purge_checkins(older_than_days: int | None = None, *, today=None) -> tuple[int, int]:
     """Delete check-ins of local days older than `older_than_days` (BACKOFFICE_CHECKIN_RETENTION_DAYS, default 60),
     first adding their counts to `checkin_daily` (upsert, so a day purged in two runs adds up).
@@ -72,24 +64,20 @@ def purge_checkins(older_than_days: int | None = None, *, today=None) -> tuple[i
         raise ValueError("the retention period must be at least one day")
     first_kept_day = (today or local_today()) - timedelta(days=days)
     cutoff = datetime.combine(first_kept_day, time.min, LOCAL_TZ)  # whole local days only
-    day = _local_day(CheckIn.checked_in_at).label("day")
+    day = local_date(CheckIn.checked_in_at).label("day")
     groups = db.session.execute(
         select(CheckIn.location_id, day, func.min(CheckIn.organization_id).label("organization_id"),
                func.count().label("total"),
                func.sum(case((CheckIn.status_colour == Colour.GREEN.value, 1), else_=0)).label("green"),
                func.sum(case((CheckIn.status_colour == Colour.BLACK.value, 1), else_=0)).label("black"))
         .where(CheckIn.checked_in_at < cutoff).group_by(CheckIn.location_id, day)).all()
-    rows = [{"location_id": g.location_id, "day": g.day if not isinstance(g.day, str) else
-             datetime.strptime(g.day, "%Y-%m-%d").date(), "organization_id": g.organization_id,
+    rows = [{"location_id": g.location_id, "day": as_date(g.day), "organization_id": g.organization_id,
              "total": g.total, "green": g.green or 0, "black": g.black or 0} for g in groups]
     if rows:
-        dialect_insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
-        stmt = dialect_insert(CheckInDaily)
         table = CheckInDaily.__table__
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[table.c.location_id, table.c.day],
-            set_={"total": table.c.total + stmt.excluded.total, "green": table.c.green + stmt.excluded.green,
-                  "black": table.c.black + stmt.excluded.black})
+        stmt = insert_on_conflict(table, conflict=[table.c.location_id, table.c.day], update=lambda excluded: {
+            "total": table.c.total + excluded.total, "green": table.c.green + excluded.green,
+            "black": table.c.black + excluded.black})
         db.session.execute(stmt, rows)
     deleted = db.session.execute(delete(CheckIn).where(CheckIn.checked_in_at < cutoff)
                                  .execution_options(synchronize_session=False)).rowcount

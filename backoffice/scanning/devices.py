@@ -8,15 +8,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from flask import abort
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from backoffice import audit
-from backoffice.auth.permissions import deny
-from backoffice.auth.scope import in_scope
-from backoffice.domain import Role
+from backoffice.auth.policy import may
+from backoffice.auth.scope import get_in_scope_or_404
 from backoffice.database import HotStatement, commit, serialized_writes
+from backoffice.errors import OutOfRole
 from backoffice.extensions import db
 from backoffice.models import Checkpoint, DeviceToken, Location, Organization, User
 from backoffice.models.base import utcnow
@@ -26,8 +25,6 @@ from backoffice.scanning.points import ScanPoint
 from backoffice.scanning.service import reject
 
 TOKEN_PREFIX = "bod_"
-CREATORS = {Role.ORG_ADMIN.value}
-REVOKERS = {Role.ORG_ADMIN.value, Role.CITY_ADMIN.value}
 
 
 def hash_secret(secret: str) -> str:
@@ -36,11 +33,9 @@ def hash_secret(secret: str) -> str:
 
 def create_device_token(checkpoint_id: int, name: str, *, user: User) -> tuple[DeviceToken, str]:
     """A new token for a checkpoint of the admin's organization; returns the row and the secret (shown once)."""
-    if user.role not in CREATORS:
-        deny("device_token.create")
-    if not in_scope(Checkpoint, checkpoint_id, user):
-        abort(404)
-    checkpoint = db.session.get(Checkpoint, checkpoint_id)
+    if not may(user, "devices.issue"):
+        raise OutOfRole(code="device_token.create")
+    checkpoint = get_in_scope_or_404(Checkpoint, checkpoint_id, user)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = DeviceToken(organization_id=checkpoint.organization_id, checkpoint_id=checkpoint.id,
                         name=name.strip()[:128], token_hash=hash_secret(secret), token_prefix=secret[:12],
@@ -53,11 +48,9 @@ def create_device_token(checkpoint_id: int, name: str, *, user: User) -> tuple[D
 
 
 def revoke_device_token(token_id: int, *, user: User) -> DeviceToken:
-    if user.role not in REVOKERS:
-        deny("device_token.revoke")
-    if not in_scope(DeviceToken, token_id, user):
-        abort(404)
-    token = db.session.get(DeviceToken, token_id)
+    if not may(user, "devices.revoke"):
+        raise OutOfRole(code="device_token.revoke")
+    token = get_in_scope_or_404(DeviceToken, token_id, user)
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         audit.record("device_tokens.revoke", token, actor=user, after={"revoked_at": token.revoked_at.isoformat()})

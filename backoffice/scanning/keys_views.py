@@ -4,13 +4,11 @@ CSRF. Thin: the same operations as `flask keys rotate|retire` (`scanning.keyring
 from __future__ import annotations
 
 from flask import abort, flash, redirect, request, url_for
-from flask_admin import BaseView, expose
+from flask_admin import expose
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
-from backoffice.auth.permissions import deny
-from backoffice.domain import Role
+from backoffice.auth.permissions import PolicyView
 from backoffice.extensions import db
 from backoffice.models import SigningKey
 from backoffice.scanning import keyring
@@ -28,14 +26,8 @@ def key_state(row: SigningKey) -> str:
     return _("Verifies only")
 
 
-class SigningKeysView(BaseView):
-    def is_accessible(self) -> bool:
-        return current_user.is_authenticated and current_user.role == Role.CITY_ADMIN.value
-
-    def inaccessible_callback(self, name, **kwargs):
-        if not current_user.is_authenticated:
-            return redirect(url_for("auth.login", next=request.full_path))
-        deny("signing_keys.access")
+class SigningKeysView(PolicyView):
+    action = "keys.manage"
 
     @expose("/")
     def index(self):

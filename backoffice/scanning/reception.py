@@ -13,8 +13,8 @@ from flask_admin.menu import MenuLink
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from backoffice.auth.permissions import roles_required
-from backoffice.domain import COLOUR_LABELS, Colour, Role, ScanMethod
+from backoffice.auth.permissions import allows, policy_required
+from backoffice.domain import COLOUR_LABELS, Colour, ScanMethod
 from backoffice.models.people import mask_id
 from backoffice.scanning import limits
 from backoffice.scanning.payload import ScanRejected, advice_for, normalise_name
@@ -23,7 +23,7 @@ from backoffice.timeutil import to_local
 
 bp = Blueprint("reception", __name__, url_prefix="/reception", template_folder="templates",
                static_folder="static", static_url_path="/static")
-SCANNERS = (Role.CHECKPOINT_STAFF, Role.ORG_ADMIN)
+SCAN = "reception.scan"  # the policy action of every page and endpoint here
 TEXT_METHODS = {ScanMethod.SCANNER.value, ScanMethod.CAMERA.value, ScanMethod.MANUAL.value}
 
 
@@ -46,7 +46,7 @@ def _user():
 
 
 @bp.get("/")
-@roles_required(*SCANNERS)
+@policy_required(SCAN)
 def page():
     from backoffice.scanning.service import checkpoints_for
     checkpoints = checkpoints_for(_user())
@@ -56,7 +56,7 @@ def page():
 @bp.post("/scan")
 @limits.per_user
 @limits.per_ip
-@roles_required(*SCANNERS)
+@policy_required(SCAN)
 def scan():
     """JSON `{"text": …, "checkpoint": id, "method": "scanner"|"camera"|"manual"}`."""
     from backoffice.scanning.service import reject, record_scan, resolve_checkpoint
@@ -73,7 +73,7 @@ def scan():
 @bp.post("/scan-image")
 @limits.per_user
 @limits.per_ip
-@roles_required(*SCANNERS)
+@policy_required(SCAN)
 def scan_image():
     """A photo (multipart field `image`) and the checkpoint (field `checkpoint`)."""
     from backoffice.scanning.decode import decode_image
@@ -92,7 +92,7 @@ def scan_image():
 
 
 @bp.get("/recent")
-@roles_required(*SCANNERS)
+@policy_required(SCAN)
 def recent():
     """The last scans at the user's checkpoints (all of them, or `?checkpoint=id`)."""
     from backoffice.scanning.service import checkpoints_for, recent_checkins
@@ -112,7 +112,7 @@ def recent():
 
 
 @bp.post("/checkout/<int:checkin_id>")
-@roles_required(*SCANNERS)
+@policy_required(SCAN)
 def checkout(checkin_id: int):
     from backoffice.scanning.checkins import check_out
     checkin = check_out(checkin_id, user=_user())
@@ -127,7 +127,7 @@ class ScanLink(MenuLink):
     """The admin menu's link to the reception page, shown only to the roles that scan."""
 
     def is_accessible(self) -> bool:
-        return current_user.is_authenticated and current_user.role in {r.value for r in SCANNERS}
+        return allows(SCAN)
 
 
 def init_app(app: Flask) -> None:
@@ -135,5 +135,5 @@ def init_app(app: Flask) -> None:
     from backoffice.admin import home
     app.register_blueprint(bp)
     if not any(render is _panel for _, render in home._PANELS):  # one panel however many apps are created
-        home.register_panel({r.value for r in SCANNERS}, _panel)
+        home.register_panel(SCAN, _panel)
     admin_for(app).add_link(ScanLink(name=_l("Scan QR codes"), endpoint="reception.page"))

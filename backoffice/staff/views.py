@@ -2,15 +2,15 @@
 page of its linked staff's health summary. Thin: the verbs are in `backoffice.staff.service`."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, request, url_for
-from flask_admin import BaseView, expose
+from flask import abort, flash, redirect, url_for
+from flask_admin import expose
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from backoffice import audit
-from backoffice.auth.permissions import deny
-from backoffice.domain import COLOUR_LABELS, Colour, Role
+from backoffice.auth.permissions import PolicyView
+from backoffice.domain import COLOUR_LABELS, Colour
 from backoffice.staff import service
 from backoffice.timeutil import to_local
 
@@ -20,22 +20,10 @@ TEST_LABELS = {"pcr": _l("RT-PCR"), "rapid": _l("Rapid antigen test"), "positive
                "negative": _l("Negative")}
 
 
-class _RoleView(BaseView):
-    role: Role
-
-    def is_accessible(self) -> bool:
-        return bool(current_user.is_authenticated and current_user.role == self.role.value)
-
-    def inaccessible_callback(self, name, **kwargs):
-        if not current_user.is_authenticated:
-            return redirect(url_for("auth.login", next=request.full_path))
-        deny(f"{self.endpoint}.access")
-
-
-class StaffLinkQueueView(_RoleView):
+class StaffLinkQueueView(PolicyView):
     """Residents of the officer's ward whom an organization listed as staff: confirm or reject each link."""
 
-    role = Role.WARD_OFFICER
+    action = "staff.link_queue"
 
     @expose("/")
     def index(self):
@@ -62,10 +50,10 @@ class StaffLinkQueueView(_RoleView):
         return self._decide(staff_id, service.reject_link, _("Rejected: the worker stays unlinked."))
 
 
-class StaffHealthView(_RoleView):
+class StaffHealthView(PolicyView):
     """An organization's linked staff: doses, latest test, latest recovery, colour, reason, green until."""
 
-    role = Role.ORG_ADMIN
+    action = "staff.health"
 
     @expose("/")
     def index(self):

@@ -1,4 +1,4 @@
-"""Contact tracing (issue 3, point 9): confirmed cases, the people whose stays overlapped theirs, and alerts
+"""Contact tracing: confirmed cases, the people whose stays overlapped theirs, and alerts
 to the organizations visited. Operations in `service`, pages in `views`, the positive-test trigger in `hooks`.
 """
 from __future__ import annotations
@@ -13,7 +13,6 @@ def init_app(app: Flask) -> None:
     global _panel_registered
     from backoffice.admin import admin_for
     from backoffice.admin.home import register_panel
-    from backoffice.domain import Role
     from backoffice.tracing import hooks, views
 
     app.config.setdefault("BACKOFFICE_TRACE_MAX_STAY_HOURS", 24)
@@ -22,5 +21,5 @@ def init_app(app: Flask) -> None:
     admin_for(app).add_view(views.TracingView(name=_l("Contact tracing"), endpoint="tracing_admin",
                                               url="/admin/tracing", category=_l("Residents")))
     if not _panel_registered:  # panels are process-wide; tests build more than one app
-        register_panel({Role.ORG_ADMIN.value}, views.alerts_panel)
+        register_panel("tracing.alerts", views.alerts_panel)
         _panel_registered = True

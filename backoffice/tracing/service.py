@@ -16,7 +16,7 @@ Only inspectors (cases of residents of their districts) and city admins trace; e
 read and exported is in the audit log. The organizations visited get a `TraceAlert` that names the location
 and the time, never the case.
 
-Opening a case needs a basis (issue 14, point 5): a positive test of the person within
+Opening a case needs a basis: a positive test of the person within
 `BACKOFFICE_TRACE_TEST_DAYS` (default 7) of the confirmation time, or a stated reason that a second officer
 (another inspector of the case's district, or a city admin; never the one who asked) approves. Until then the
 case is `pending`: nothing is traced, nothing is shown, no organization is alerted.
@@ -37,8 +37,10 @@ from sqlalchemy import BigInteger, Integer, and_, literal, or_, select, true, un
 from sqlalchemy.orm import aliased, selectinload
 
 from backoffice import audit
-from backoffice.auth.scope import in_scope, scope, scope_clause
-from backoffice.domain import Role, TestOutcome
+from backoffice.auth.policy import may
+from backoffice.auth.scope import get_in_scope_or_404, in_scope, scope, scope_clause
+from backoffice.domain import TestOutcome
+from backoffice.errors import OutOfScope
 from backoffice.extensions import db
 from backoffice.models import (
     CheckIn, Location, Organization, Person, TestResult, TraceAlert, TraceCase, Ward, mask_id,
@@ -51,7 +53,6 @@ DEFAULT_MARGIN_MINUTES = 30
 WINDOW_RANGE = (1, 60)
 MARGIN_RANGE = (0, 24 * 60)
 REASON_MAX = 500
-TRACER_ROLES = {Role.CITY_ADMIN.value, Role.INSPECTOR.value}
 
 
 class TraceError(Exception):
@@ -269,7 +270,7 @@ def trace(case: TraceCase, now: datetime | None = None, viewer: Any = None) -> T
 
 # --- operations -------------------------------------------------------------------------------------
 def require_tracer(user: Any) -> None:
-    if user is None or not getattr(user, "is_authenticated", False) or user.role not in TRACER_ROLES:
+    if not may(user, "tracing.trace"):
         raise NotAllowed()
 
 
@@ -403,13 +404,9 @@ def scoped_one(model: type, record_id: Any, user: Any):
     """The record `record_id` of `model` within the user's scope; TraceError 404 when absent or out of scope."""
     from flask_babel import lazy_gettext as _l
     try:
-        key = int(record_id)
-    except (TypeError, ValueError):
-        key = 0
-    record = db.session.scalar(scope(select(model).where(model.id == key), user))
-    if record is None:
-        raise TraceError("not_found", _l("Not found."), 404)
-    return record
+        return get_in_scope_or_404(model, record_id, user)
+    except OutOfScope:
+        raise TraceError("not_found", _l("Not found."), 404) from None
 
 
 def read_case(user: Any, case_id: Any, *, action: str = "trace.view") -> TraceResult:

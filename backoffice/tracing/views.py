@@ -2,8 +2,8 @@
 acknowledge button (blueprint). Thin: every decision is in `tracing.service`."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_admin import BaseView, expose
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_admin import expose
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -15,9 +15,9 @@ from wtforms import DateTimeLocalField, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from backoffice import exports
-from backoffice.auth.permissions import deny, has_role
+from backoffice.auth.permissions import PolicyView, deny
 from backoffice.auth.scope import scope
-from backoffice.domain import COLOUR_LABELS, Colour, Role
+from backoffice.domain import COLOUR_LABELS, Colour
 from backoffice.extensions import db
 from backoffice.forms import IdNumber
 from backoffice.models import Location, Person, mask_id
@@ -46,16 +46,11 @@ def _fail(exc: service.TraceError):
     abort(exc.status, description=str(exc.message))
 
 
-class TracingView(BaseView):
+class TracingView(PolicyView):
     """Cases in the user's scope, a form to open one, each case's visits and contacts, exports."""
 
-    def is_accessible(self) -> bool:
-        return has_role(Role.CITY_ADMIN, Role.INSPECTOR)
-
-    def inaccessible_callback(self, name, **kwargs):
-        if not current_user.is_authenticated:
-            return redirect(url_for("auth.login", next=request.full_path))
-        deny("tracing.access")
+    action = "tracing.trace"
+    denied_as = "tracing.access"
 
     def _index(self, form: NewCaseForm, status: int = 200):
         # The browser's date and time picker follows the page's language, not only the browser's.

@@ -1,0 +1,95 @@
+"""The domain's errors and their one mapping to HTTP: 404 out of scope (saying no more), 403 out of role (audited as
+`request.denied` with the error's code), 422 with the reason code and the user's message; JSON for the API and
+JSON-accepting requests, the error page otherwise. The operations' own errors are these kinds."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from backoffice import errors
+from backoffice.auth.service import AccountError
+from backoffice.criteria.inspections import FollowUpError
+from backoffice.criteria.service import Forbidden, NotFound
+from backoffice.extensions import db
+from backoffice.imports.service import ImportRefused
+from backoffice.models import AuditLog
+from backoffice.printing.locations import NotAllowed as PosterNotAllowed
+from backoffice.registration.service import RegistrationError
+from backoffice.scanning.keyring import KeyRingError
+from backoffice.staff.service import LinkNotFound
+from pages_support import dedicated_app, vi
+
+RAISED = {
+    "scope": lambda: errors.OutOfScope(code="organizations.not_found"),
+    "role": lambda: errors.OutOfRole(code="matrix.test_role"),
+    "invalid": lambda: errors.Invalid("Ngày không hợp lệ.", "bad_date"),
+    "refused": lambda: errors.Refused("Đã đóng.", "already_closed"),
+    "plain": lambda: errors.Refused(),
+}
+
+
+@pytest.fixture(scope="module")
+def raising_app(app):
+    with dedicated_app(app) as second:
+        def raise_it(kind: str):
+            raise RAISED[kind]()
+
+        second.add_url_rule("/api/v1/test-raise/<kind>", "api_raise", raise_it)
+        second.add_url_rule("/test-raise/<kind>", "page_raise", raise_it)
+        yield second
+
+
+def _get(app, url: str, **headers):
+    with app.app_context():
+        response = app.test_client().get(url, headers=headers)
+        response.get_data()
+        return response
+
+
+@pytest.mark.parametrize("kind, status, code, message", [
+    ("scope", 404, "404", "Not found."),
+    ("role", 403, "403", "You do not have permission to do this."),
+    ("invalid", 422, "bad_date", None),
+    ("refused", 422, "already_closed", None),
+    ("plain", 422, "refused", "This request cannot be carried out."),
+])
+def test_each_kind_answers_its_status_and_json_body(raising_app, kind, status, code, message):
+    response = _get(raising_app, f"/api/v1/test-raise/{kind}", **{"Accept-Language": "vi"})
+    assert response.status_code == status
+    body = response.get_json()
+    expected = vi(message) if message else str(RAISED[kind]().message)
+    assert body == {"error": {"code": code, "message": expected}}
+
+
+def test_json_accepting_requests_get_json_and_browsers_the_error_page(raising_app):
+    json = _get(raising_app, "/test-raise/invalid", Accept="application/json")
+    assert json.status_code == 422 and json.get_json()["error"]["code"] == "bad_date"
+    page = _get(raising_app, "/test-raise/invalid", Accept="text/html")
+    assert page.status_code == 422 and page.mimetype == "text/html"
+    assert "Ngày không hợp lệ." in page.get_data(as_text=True)
+    hidden = _get(raising_app, "/test-raise/scope", Accept="text/html")
+    assert hidden.status_code == 404 and "organizations.not_found" not in hidden.get_data(as_text=True)
+
+
+def test_out_of_role_is_audited_as_a_denied_request(raising_app):
+    def denials():
+        with raising_app.app_context():
+            return db.session.scalars(select(AuditLog.after).where(
+                AuditLog.action == "request.denied", AuditLog.entity_id == "/api/v1/test-raise/role")).all()
+
+    before = len(denials())
+    assert _get(raising_app, "/api/v1/test-raise/role").status_code == 403
+    after = denials()
+    assert len(after) == before + 1 and after[-1] == {"method": "GET", "reason": "matrix.test_role"}
+
+
+@pytest.mark.parametrize("error, kind", [
+    (NotFound(1), errors.OutOfScope), (LinkNotFound(1), errors.OutOfScope),
+    (Forbidden("self"), errors.OutOfRole), (PosterNotAllowed(), errors.OutOfRole),
+    (AccountError("x"), errors.Invalid), (RegistrationError("x"), errors.Invalid),
+    (FollowUpError("x"), errors.Refused), (ImportRefused("x"), errors.Refused), (KeyRingError("x"), errors.Refused),
+])
+def test_operations_errors_are_of_the_vocabulary(error, kind):
+    assert isinstance(error, kind) and isinstance(error, ValueError)
+    # what their callers caught before still catches them
+    assert isinstance(NotFound(1), LookupError) and isinstance(Forbidden("x"), PermissionError)
