@@ -17,8 +17,8 @@ from backoffice.scanning import keyring
 from backoffice.scanning.devices import create_device_token
 from backoffice.scanning.payload import PREFIX, issue_personal_payload
 from backoffice.scanning.service import record_scan
-from tests.conftest import get_user
-from tests.qr_support import checkpoint, new_person, org1, post_json
+from conftest import get_user, post_json
+from factories import checkpoint, new_person, org1
 
 
 def png_of(*texts: str, size=(1400, 700)) -> bytes:
@@ -65,11 +65,10 @@ def fixtures(app):
         raw[-10] ^= 0x40
         tampered = PREFIX + base64.b32encode(bytes(raw)).decode().rstrip("=")
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-        from backoffice.scanning import payload as p
+        from backoffice.scanning.credentials import signed as p
         body = p._encode_body("AAAAAAAA", person.qr_ref, p.now_utc(), None, None)
         unknown_key = PREFIX + p._b32(body + Ed25519PrivateKey.generate().sign(PREFIX.encode() + body))
-        # Our signed QR of a reference nobody has (a national text of an unknown ID is a declared visitor now,
-        # issue 22 point 6).
+        # Our signed QR of a reference nobody has (a national text of an unknown ID is a declared visitor).
         from types import SimpleNamespace
         unknown_ref = issue_personal_payload(SimpleNamespace(qr_ref=secrets.token_urlsafe(12)))
     return {"secret": secret, "closed": closed_secret, "revoked": revoked_secret, "good": good, "old": old,
@@ -202,7 +201,7 @@ def test_bad_images_over_the_api_and_at_reception(app, fixtures, as_user, code, 
                                       content_type="multipart/form-data")
     assert response.status_code == status and response.get_json()["error"]["code"] == code
     staff = as_user("org1.staff")
-    from tests.conftest import csrf_token
+    from conftest import csrf_token
     at_reception = staff.client.post("/reception/scan-image", data={
         "image": (io.BytesIO(data), "photo.jpg"), "checkpoint": str(fixtures["cp"])},
         headers={"X-CSRFToken": csrf_token(staff.client, "/admin/")}, content_type="multipart/form-data")

@@ -5,18 +5,19 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings, strategies as st
-from sqlalchemy import select
 
 from backoffice.extensions import db
 from backoffice.models import Person, SigningKey
 from backoffice.scanning import keyring
 from backoffice.scanning.payload import PREFIX, ScanRejected, issue_personal_payload, parse_scan_text
+from factories import person
 
 ALNUM = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 
 
-def person(id_number: str = "079090000001") -> Person:
-    return db.session.scalar(select(Person).where(Person.id_number == id_number))
+def green_resident() -> Person:
+    """Demo resident 079090000001 (seed.KNOWN_RESIDENTS), green."""
+    return person("079090000001")
 
 
 def rejected(text: str) -> str:
@@ -26,7 +27,7 @@ def rejected(text: str) -> str:
 
 
 def test_round_trip_is_compact_ascii_and_reveals_nothing(ctx):
-    p = person()
+    p = green_resident()
     now = datetime(2021, 11, 1, 3, 0, tzinfo=timezone.utc)
     text = issue_personal_payload(p, now=now)
     assert text.startswith(PREFIX) and set(text) <= ALNUM and len(text) < 180
@@ -40,11 +41,11 @@ def test_status_snapshot_and_expiry(ctx):
     now = datetime.now(timezone.utc).replace(microsecond=0)
     parsed = parse_scan_text(issue_personal_payload(person("079190000002"), now=now, with_status=True))
     assert parsed.status_colour == "black" and parsed.status_expires_at == now + timedelta(hours=24)
-    assert parse_scan_text(issue_personal_payload(person(), with_status=True)).status_colour == "green"
+    assert parse_scan_text(issue_personal_payload(green_resident(), with_status=True)).status_colour == "green"
 
 
 def test_tampering_with_any_character_fails(ctx):
-    text = issue_personal_payload(person())
+    text = issue_personal_payload(green_resident())
     for index in range(len(text)):
         for replacement in {"A", "Q", "7", "a", "Z"} - {text[index]}:
             forged = text[:index] + replacement + text[index + 1:]
@@ -55,7 +56,7 @@ def test_tampering_with_any_character_fails(ctx):
 
 def test_flipping_any_bit_of_the_signed_bytes_fails(ctx):
     import base64
-    text = issue_personal_payload(person())
+    text = issue_personal_payload(green_resident())
     raw = bytearray(base64.b32decode(text[len(PREFIX):] + "=" * (-len(text[len(PREFIX):]) % 8)))
     for index in range(len(raw)):
         forged = bytearray(raw)
@@ -66,21 +67,21 @@ def test_flipping_any_bit_of_the_signed_bytes_fails(ctx):
 
 def test_a_signature_from_another_key_is_refused(ctx):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from backoffice.scanning import payload as payload_module
+    from backoffice.scanning.credentials import signed as payload_module
     signer = keyring.current_signer()
-    body = payload_module._encode_body(signer.kid, person().qr_ref, datetime.now(timezone.utc), None, None)
+    body = payload_module._encode_body(signer.kid, green_resident().qr_ref, datetime.now(timezone.utc), None, None)
     forged = Ed25519PrivateKey.generate().sign(PREFIX.encode() + body)
     assert rejected(PREFIX + payload_module._b32(body + forged)) == "bad_signature"
-    unknown = payload_module._encode_body("ZZZZZZZZ", person().qr_ref, datetime.now(timezone.utc), None, None)
+    unknown = payload_module._encode_body("ZZZZZZZZ", green_resident().qr_ref, datetime.now(timezone.utc), None, None)
     assert rejected(PREFIX + payload_module._b32(unknown + forged)) == "unknown_key"
 
 
 def test_rotation_keeps_old_codes_valid_until_retired(ctx):
-    old_text = issue_personal_payload(person())
+    old_text = issue_personal_payload(green_resident())
     old_kid = keyring.current_signer().kid
     new = keyring.rotate(now=True)
     assert keyring.current_signer().kid == new.kid != old_kid
-    new_text = issue_personal_payload(person())
+    new_text = issue_personal_payload(green_resident())
     assert parse_scan_text(old_text).kid == old_kid
     assert parse_scan_text(new_text).kid == new.kid
     assert {k["kid"] for k in keyring.jwks()["keys"]} >= {old_kid, new.kid}
@@ -135,7 +136,7 @@ def test_a_configured_key_becomes_the_signer_with_use(app):
             result = runner.invoke(args=["keys", "use", kid])
             assert result.exit_code == 0, result.output
             assert keyring.current_signer().kid == kid
-            text = issue_personal_payload(person())
+            text = issue_personal_payload(green_resident())
             assert parse_scan_text(text).kid == kid  # signed by the configured key, verified from its public half
             assert db.session.get(SigningKey, kid).private_key is None
             assert keyring.verify(previous, b"\0" * 64, b"x") == "bad_signature"  # still in the ring, verifying
@@ -155,7 +156,7 @@ def test_keys_cli(app):
     assert runner.invoke(args=["keys", "retire", "NOSUCHKY"]).exit_code != 0
     text = runner.invoke(args=["qr", "personal", "079090000001"]).output.strip()
     with app.app_context():
-        assert parse_scan_text(text).qr_ref == person().qr_ref
+        assert parse_scan_text(text).qr_ref == green_resident().qr_ref
 
 
 @pytest.mark.parametrize("text, code", [
@@ -203,7 +204,7 @@ def _reference_b32decode(text: str) -> bytes | None:
 def test_the_fast_base32_decoder_agrees_with_rfc_4648(text, position, replacement):
     """The scan path reads base32 as one integer; it must accept and refuse exactly what base64 does, for canonical
     encodings and for every one-character change of them."""
-    from backoffice.scanning.payload import _strict_b32decode
+    from backoffice.scanning.credentials.signed import _strict_b32decode
     for candidate in (text, text[:position] + replacement + text[position + 1:] if text else text):
         try:
             ours = _strict_b32decode(candidate)
@@ -214,7 +215,7 @@ def test_the_fast_base32_decoder_agrees_with_rfc_4648(text, position, replacemen
 
 def test_peek_reads_the_reference_without_trusting_it(ctx):
     from backoffice.scanning.payload import peek_person_ref
-    p = person()
+    p = green_resident()
     text = issue_personal_payload(p)
     assert peek_person_ref(text + "\r\n") == p.qr_ref
     forged = text[:-4] + ("AAAA" if not text.endswith("AAAA") else "BBBB")

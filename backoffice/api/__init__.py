@@ -8,17 +8,14 @@ with a stable code and a message in the language of `Accept-Language` (Vietnames
 from __future__ import annotations
 
 import functools
-from datetime import datetime
 from pathlib import Path
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 
-from backoffice.database import scan_connection
 from backoffice.extensions import csrf
 from backoffice.scanning import keyring
 from backoffice.scanning import limits
 from backoffice.scanning.payload import ScanRejected
-from backoffice.timeutil import now_utc
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
@@ -51,22 +48,7 @@ def _too_large(exc):  # noqa: ARG001
         return _rejected(rejected)
 
 
-def _checkpoint_matches(token, method: str, given) -> None:
-    from backoffice.scanning.service import reject
-    if given in (None, ""):
-        return
-    try:
-        if int(given) == token.checkpoint_id:
-            return
-    except (TypeError, ValueError):
-        pass
-    reject("unknown_checkpoint", method=method, device_token=token, entity_id=str(given)[:32])
-
-
-def _scan(text: str, token, method: str, connection, now: datetime | None = None):
-    from backoffice.scanning.service import record_scan
-    result = record_scan(text, point=token.point, method=method, device_token=token, now=now,
-                         prefetched=token.prefetched, connection=connection)
+def _answer(result):
     return jsonify(result.to_json()), 201 if result.action == "check_in" else 200
 
 
@@ -79,23 +61,11 @@ SCAN_BODY_LIMIT = 16 * 1024
 @limits.per_ip
 def scans():
     """JSON `{"payload": "<scanned text>", "checkpoint": <id, optional: the token's>}`."""
-    from backoffice.scanning.devices import authenticate_device
-    from backoffice.health.status import scan_day
-    from backoffice.scanning.payload import peek_person_ref
-    from backoffice.scanning.service import reject
+    from backoffice.scanning.device_scans import record_device_scan
     request.max_content_length = min(SCAN_BODY_LIMIT, current_app.config["MAX_CONTENT_LENGTH"] or SCAN_BODY_LIMIT)
     body = request.get_json(silent=True)
-    text = body.get("payload") if isinstance(body, dict) else None
-    now = now_utc()
-    with scan_connection() as connection:
-        # The token and the person the text names are read together (one round trip); the text is verified
-        # after, in record_scan.
-        token = authenticate_device(_bearer(), person_ref=peek_person_ref(text), day=scan_day(now),
-                                    connection=connection)
-        if not isinstance(text, str):
-            reject("bad_request", method="device", device_token=token, detail="payload")
-        _checkpoint_matches(token, "device", body.get("checkpoint"))
-        return _scan(text, token, "device", connection, now)
+    body = body if isinstance(body, dict) else {}
+    return _answer(record_device_scan(_bearer(), body.get("payload"), checkpoint=body.get("checkpoint")))
 
 
 @bp.post("/scans/image")
@@ -103,19 +73,14 @@ def scans():
 @limits.per_ip
 def scan_image():
     """A photo as multipart field `image` (optional field `checkpoint`), or as the raw request body."""
-    from backoffice.scanning.decode import decode_image
-    from backoffice.scanning.devices import authenticate_device
-    from backoffice.scanning.service import reject
-    with scan_connection() as connection:
-        token = authenticate_device(_bearer(), method="image", connection=connection)
+    from backoffice.scanning.device_scans import record_device_image_scan
+
+    def read_request() -> tuple[bytes, object]:
         upload = request.files.get("image")
         data = upload.read() if upload is not None else (b"" if request.form or request.files else request.get_data())
-        _checkpoint_matches(token, "image", request.form.get("checkpoint") or request.args.get("checkpoint"))
-        try:
-            text = decode_image(data)
-        except ScanRejected as exc:
-            reject(exc.code, method="image", device_token=token, entity_id=token.checkpoint_id, size=len(data))
-        return _scan(text, token, "image", connection)
+        return data, request.form.get("checkpoint") or request.args.get("checkpoint")
+
+    return _answer(record_device_image_scan(_bearer(), read_request))
 
 
 @bp.get("/keys")

@@ -11,12 +11,15 @@ from sqlalchemy import case, func, select
 
 from backoffice.auth.scope import scope, scope_clause
 from backoffice.criteria.overdue import is_overdue
+from backoffice.database import as_date, local_date
 from backoffice.domain import AssessmentKind, AssessmentState, Colour
 from backoffice.extensions import db
+from backoffice.health.staff_share import share
+from backoffice.health.tally import green_tally
 from backoffice.models import (
     Assessment, CheckIn, Checkpoint, Location, Organization, Person, PersonalQRIssue, Staff,
 )
-from backoffice.reports.queries import DaySeries, as_date, local_date
+from backoffice.reports.queries import DaySeries
 from backoffice.reports.scope import CHECKIN_DAYS
 from backoffice.timeutil import LOCAL_TZ, local_today, now_utc
 
@@ -33,12 +36,10 @@ class WardFigures:
     cards_7d: int = 0
     green: int = 0
     black: int = 0
-    known: bool = True  # False when the health-status rules are not installed
 
     @property
     def green_share(self) -> float | None:
-        total = self.green + self.black
-        return self.green / total if total and self.known else None
+        return share(self.green + self.black, self.green)
 
 
 def ward_figures(user: Any) -> WardFigures:
@@ -49,11 +50,6 @@ def ward_figures(user: Any) -> WardFigures:
         func.count(PersonalQRIssue.id), func.count(func.distinct(PersonalQRIssue.person_id)),
         func.sum(case((PersonalQRIssue.issued_at >= since, 1), else_=0))), user, PersonalQRIssue)).one()
     figures.cards, figures.residents_with_card, figures.cards_7d = row[0] or 0, row[1] or 0, int(row[2] or 0)
-    try:
-        from backoffice.health.tally import green_tally
-    except ImportError:
-        figures.known = False
-        return figures
     # Counted by the database per distinct facts (no list of residents comes back).
     persons, green = green_tally(select(Person.id).where(scope_clause(Person, user)), now_utc()).get((), (0, 0))
     figures.green, figures.black = green, persons - green

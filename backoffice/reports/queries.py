@@ -10,50 +10,20 @@ from datetime import date, timedelta
 from typing import Any, Iterator, NamedTuple
 
 from flask import current_app
-from sqlalchemy import Date, Select, case, func, literal, select
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import Select, case, func, literal, select
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.functions import FunctionElement
 
 from backoffice.auth.scope import scope_clause
 from backoffice.criteria.overdue import overdue_clause
+from backoffice.database import as_date, is_sqlite, local_date
 from backoffice.domain import AssessmentKind, AssessmentState, Colour
 from backoffice.extensions import db
+from backoffice.health.staff_share import share
 from backoffice.models import (
-    Assessment, CheckIn, CheckInDaily, Organization, Staff, Ward,
+    Assessment, CheckIn, CheckInDaily, Organization, Ward,
 )
 from backoffice.reports.scope import CHECKIN_DAYS, RECENT_DAYS, ReportScope
 
-
-
-class local_date(FunctionElement):
-    """The Ho Chi Minh City calendar day of a UTC timestamp column, computed by the database."""
-
-    type = Date()
-    inherit_cache = True
-
-
-@compiles(local_date, "sqlite")
-def _local_date_sqlite(element, compiler, **kw):  # SQLite stores naive UTC text; HCMC has no DST
-    return "date(%s, '+7 hours')" % compiler.process(element.clauses, **kw)
-
-
-@compiles(local_date, "postgresql")
-def _local_date_pg(element, compiler, **kw):
-    # The fixed offset, as on SQLite: the named zone costs a rules lookup per row (a fifth of a day series).
-    return "CAST((%s AT TIME ZONE INTERVAL '+07:00') AS DATE)" % compiler.process(element.clauses, **kw)
-
-
-@compiles(local_date)
-def _local_date_default(element, compiler, **kw):
-    return "CAST(%s AS DATE)" % compiler.process(element.clauses, **kw)
-
-
-def as_date(value: Any) -> date | None:
-    """SQLite returns the text of date(); other backends a date."""
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
 
 
 def valid_days() -> int:
@@ -86,7 +56,7 @@ def join_latest(stmt: Select, rs: ReportScope, kind: AssessmentKind) -> tuple[Se
     The two databases want different plans, 2-3x apart for 100,000 organizations: SQLite walks
     ix_assessments_org_kind_submitted backwards once per organization (a correlated LIMIT 1; ROW_NUMBER() would
     sort every assessment), PostgreSQL ranks them all in one pass (a correlated probe is a subplan per row)."""
-    if db.session.get_bind().dialect.name == "sqlite":
+    if is_sqlite():
         latest = aliased(Assessment, name=f"latest_{kind.value}")
         pick = (select(Assessment.id).where(Assessment.organization_id == Organization.id, *_where_latest(rs, kind))
                 .order_by(Assessment.submitted_at.desc(), Assessment.id.desc()).limit(1)
@@ -142,7 +112,7 @@ class AreaFigures:
 
     @property
     def green_share(self) -> float | None:
-        return self.staff_green / self.staff if self.staff else None
+        return share(self.staff, self.staff_green)
 
 
 @dataclass
@@ -348,7 +318,7 @@ def _join_recent_checkins(stmt: Select, rs: ReportScope) -> tuple[Select, Any]:
     estimated cost sets off JIT compilation: +1.3 s)."""
     where = (scope_clause(CheckIn, rs.user), CheckIn.checked_in_at >= rs.since(RECENT_DAYS),
              CheckIn.checked_in_at < rs.end)
-    if db.session.get_bind().dialect.name == "sqlite":
+    if is_sqlite():
         return stmt, (select(func.count()).select_from(CheckIn)
                       .where(CheckIn.organization_id == Organization.id, *where)
                       .correlate(Organization).scalar_subquery())
@@ -379,18 +349,3 @@ def organization_rows(rs: ReportScope, batch: int = 5000) -> Iterator[OrgRow]:
     result = db.session.connection().execute(stmt.execution_options(yield_per=batch))
     for row in result:
         yield OrgRow._make(row)
-
-
-def organization_count(rs: ReportScope) -> dict[int, int]:
-    stmt = select(Organization.district_code, func.count()).where(rs.org_clause()) \
-        .group_by(Organization.district_code)
-    return dict(db.session.execute(stmt).all())
-
-
-def organizations_with_staff(rs: ReportScope):
-    """(organization id, person id) of active staff linked to a registered person, in scope."""
-    return (select(Staff.organization_id, Staff.person_id)
-            .join(Organization, Organization.id == Staff.organization_id)
-            .where(rs.org_clause(), scope_clause(Staff, rs.user), Staff.active.is_(True),
-                   Staff.person_id.is_not(None)))
-

@@ -1,8 +1,10 @@
 """Scanning: a QR text becomes a verified credential, a person's status at the scan time and a check-in.
 
-`payload` parses and verifies the signed and national texts with the `keyring`'s keys, `decode` reads a photo,
-`service` records a scan (one transaction: resolve, decide, check in, audit), `checkins` checks out and purges,
-`devices` and `limits` guard the API's scanning devices, `reception` and `self_checkin` are the pages that scan,
+`credentials` reads each credential format (a reader per format: `signed`, verified with the `keyring`'s keys,
+and the national `national`), `rejections` says why a scan is refused, `payload` gathers their long-used names,
+`decode` reads a photo, `service` records a scan (one transaction: resolve, decide, check in, audit),
+`device_scans` is a scanning device's scan, `checkins` checks out and purges, `devices` and `limits` guard the
+API's scanning devices, `reception` and `self_checkin` are the pages that scan,
 `admin` and `keys_views` the back office's lists, `cli` the commands.
 """
 from __future__ import annotations

@@ -14,9 +14,9 @@ from typing import Any, Sequence
 from sqlalchemy import Date, and_, bindparam, exists, func, select
 from sqlalchemy.sql import ColumnElement
 
-from backoffice.scanning.payload import ParsedPayload, normalise_name
-
 from backoffice.models import Person, Recovery, Staff, Vaccination
+from backoffice.scanning.credentials import Credential
+from backoffice.scanning.credentials.national import normalise_name
 
 _P, _S, _V, _R = (model.__table__ for model in (Person, Staff, Vaccination, Recovery))
 DAY = bindparam("day", type_=Date())
@@ -74,7 +74,7 @@ class Prefetched:
         return parsed.kind == "signed" and parsed.qr_ref == self.ref and day == self.day
 
 
-def find_person(connection, parsed: ParsedPayload, organization_id: int, day: date) -> PersonRecords | None:
+def find_person(connection, parsed: Credential, organization_id: int, day: date) -> PersonRecords | None:
     """The scanned person with their doses and latest recovery up to `day`, from one query; None when nobody
     matches. A national text is unsigned: its ID number (or QID) finds the row, and the person is the scanned
     one only if the name and the date of birth match too (`identity_matches`); else `IdentityMismatch`."""
@@ -95,7 +95,7 @@ class IdentityMismatch(Exception):
     """A national text whose ID number (or QID) is in the registry with another name or date of birth."""
 
 
-def identity_matches(person: PersonRecords, parsed: ParsedPayload) -> bool:
+def identity_matches(person: PersonRecords, parsed: Credential) -> bool:
     """An ID number alone is no credential (anyone can read one off a form): the name, normalised as the 1405
     text writes it, and the full date of birth must be the registry's too. A text with only a year, or a
     registry row without a date, never matches."""

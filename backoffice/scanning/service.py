@@ -25,7 +25,6 @@ never tells a registry hit by its diacritics). A known ID with another name or b
 """
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -33,22 +32,25 @@ from typing import TYPE_CHECKING
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, case, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from backoffice import audit
 from backoffice.auth.scope import in_scope
 from backoffice.domain import Role, ScanMethod
-from backoffice.database import HotStatement, commit, rollback, serialized_writes
+from backoffice.database import (
+    HotStatement, commit, dialect, insert_on_conflict, is_postgres, rollback, serialized_writes,
+)
 from backoffice.extensions import db
 from backoffice.models import CheckIn, Checkpoint, DeviceToken, Location, Organization, Person, User
-from backoffice.models.people import mask_id
+from backoffice.models.people import mask_id, new_qr_ref
 from backoffice.health import status as health
 from backoffice.scanning import scan_reads
 from backoffice.health import reasons as stored_reasons
 from backoffice.scanning.checkins import auto_checkout, check_out, purge_checkins  # noqa: F401  (the verbs live here too)
-from backoffice.scanning.payload import ParsedPayload, ScanRejected, normalise_name, parse_scan_text
+from backoffice.scanning.credentials import Credential, parse_scan_text
+from backoffice.scanning.credentials.national import normalise_name
+from backoffice.scanning.rejections import ScanRejected
 from backoffice.scanning.person_records import (  # noqa: F401  (identity_matches: part of this module's interface)
     IdentityMismatch, PersonRecords, Prefetched, find_person as _find_person, identity_matches,
 )
@@ -72,32 +74,30 @@ _CLOSE_OPEN = update(_T).where(
 ).values(checked_out_at=bindparam("now"), checkout_reason="auto")
 
 
-def _enter_statement(dialect_insert, explicit: bool = False) -> object:
+def _enter_statement(name: str, explicit: bool = False) -> object:
     """Open a stay, or extend the open one when it was last seen since `cutoff`: one INSERT … ON CONFLICT on the
     open-stay index (PostgreSQL and SQLite ≥ 3.35 both have it). Returns (id, scan_count): 1 for a new stay. No
     row back means the open stay is older than the window (it was never closed). `explicit`: the columns as
     bind parameters in the statement itself (inside a CTE, the execution cannot pick them)."""
-    stmt = dialect_insert(_T)
+    stmt = insert_on_conflict(
+        _T, conflict=[_T.c.person_id, _T.c.location_id], index_where=_T.c.checked_out_at.is_(None),
+        # Never backwards: a scan that lost the race to open the stay extends it with its own, earlier, time.
+        update=lambda new: {"last_seen_at": case((_T.c.last_seen_at < new.last_seen_at, new.last_seen_at),
+                                                 else_=_T.c.last_seen_at),
+                            "scan_count": _T.c.scan_count + 1},
+        where=_T.c.last_seen_at >= bindparam("cutoff", type_=_T.c.last_seen_at.type), bind=name)
     if explicit:
         stmt = stmt.values({name: bindparam(name, type_=_T.c[name].type) for name in _ENTER_COLUMNS})
-    new_time = stmt.excluded.last_seen_at
-    return stmt.on_conflict_do_update(
-        index_elements=[_T.c.person_id, _T.c.location_id], index_where=_T.c.checked_out_at.is_(None),
-        # Never backwards: a scan that lost the race to open the stay extends it with its own, earlier, time.
-        set_={"last_seen_at": case((_T.c.last_seen_at < new_time, new_time), else_=_T.c.last_seen_at),
-              "scan_count": _T.c.scan_count + 1},
-        where=_T.c.last_seen_at >= bindparam("cutoff", type_=_T.c.last_seen_at.type),
-    ).returning(_T.c.id, _T.c.scan_count)
+    return stmt.returning(_T.c.id, _T.c.scan_count)
 
 
 _ENTER_COLUMNS = ["person_id", "checked_in_at", "last_seen_at", "status_colour", "status_reason", "status_outcome",
                   "status_params", "rule_id", "rule_version", "method", "signed", "is_staff", "admitted",
                   "scan_count", "location_id", "organization_id", "checkpoint_id", "recorded_by_id",
                   "device_token_id"]
-_ENTER = {"postgresql": HotStatement(_enter_statement(postgresql.insert), _ENTER_COLUMNS),
-          "sqlite": HotStatement(_enter_statement(sqlite.insert), _ENTER_COLUMNS)}
+_ENTER = {name: HotStatement(_enter_statement(name), _ENTER_COLUMNS) for name in ("postgresql", "sqlite")}
 # PostgreSQL: the check-in and its audited read in one statement (see scanning.scan_reads for why both).
-_ENTER_READ = HotStatement(scan_reads.with_read(_enter_statement(postgresql.insert, explicit=True), "id",
+_ENTER_READ = HotStatement(scan_reads.with_read(_enter_statement("postgresql", explicit=True), "id",
                                                 "scan_count"))
 _EXIT_READ = HotStatement(scan_reads.with_read(_EXIT, "id"))
 # A refused door scan: a row of its own, closed as it opens (no ON CONFLICT: it never is an open stay).
@@ -263,7 +263,7 @@ def record_scan(text: str, *, checkpoint: Checkpoint | None = None, location: Lo
            "device_token_id": device_token.id if device_token is not None else None}
     read = scan_reads.values(now=now, person_id=person.id, method=method, organization_id=org_id,
                              location_id=point.location_id, checkpoint_id=point.checkpoint_id, user=user,
-                             device_token=device_token, dialect=connection.dialect.name)
+                             device_token=device_token, dialect=dialect(connection))
     for attempt in range(RETRIES):
         try:
             with serialized_writes():
@@ -303,19 +303,18 @@ def _black_policy(connection, organization_id: int) -> tuple[bool, str]:
     return admit, (_("Let in under this organization's policy") if admit else _("Not eligible to enter"))
 
 
-def declare_visitor(connection, parsed: ParsedPayload, organization_id: int, day: date, *, now: datetime,
+def declare_visitor(connection, parsed: Credential, organization_id: int, day: date, *, now: datetime,
                     user: User | None, device_token, method: str) -> PersonRecords:
     """A person the registry does not know, as their national text declares them at a checkpoint: ID number,
     name (as the text writes it), birth date, QID; no ward, no health record. Audited. Two scans of the same
     new visitor at once: the second finds the first one's row (and is matched against it)."""
-    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     id_type = "passport" if parsed.id_number[:1].isalpha() else "cmnd" if len(parsed.id_number) == 9 else "cccd"
     values = {"id_number": parsed.id_number, "id_type": id_type, "qid": parsed.qid,
               "full_name": normalise_name(parsed.full_name or "")[:128],
               "birth_date": date.fromisoformat(parsed.birth_date), "address": "", "ward_code": None,
-              "qr_ref": secrets.token_urlsafe(12), "declared_at_checkpoint": True, "created_at": now,
+              "qr_ref": new_qr_ref(), "declared_at_checkpoint": True, "created_at": now,
               "updated_at": now}
-    created = connection.execute(dialect_insert(_P).values(values).on_conflict_do_nothing()
+    created = connection.execute(insert_on_conflict(_P, bind=connection).values(values)
                                  .returning(_P.c.id)).first()
     found = _find_person(connection, parsed, organization_id, day)  # raises IdentityMismatch on a race's row
     if found is None:  # a QID of the text is someone else's: never merge two people
@@ -332,8 +331,8 @@ def declare_visitor(connection, parsed: ParsedPayload, organization_id: int, day
 
 def _enter(connection, person_id, ids, status, reason, signed, method, is_staff, now, read, *,
            admitted: bool = True):
-    enter = _ENTER[connection.dialect.name]
-    pg = connection.dialect.name == "postgresql"
+    pg = is_postgres(connection)
+    enter = _ENTER["postgresql" if pg else "sqlite"]
     values = {"person_id": person_id, "checked_in_at": now, "last_seen_at": now, "status_colour": status.colour,
               "status_reason": reason[:255], "status_outcome": status.outcome[:32],
               # The raw driver takes JSON text on PostgreSQL; elsewhere the JSON type serialises the dict.
@@ -367,7 +366,7 @@ def _enter(connection, person_id, ids, status, reason, signed, method, is_staff,
 
 def _exit(connection, person_id, location_id, now, read):
     params = {"pid": person_id, "lid": location_id, "now": now}
-    if connection.dialect.name == "postgresql":
+    if is_postgres(connection):
         rows = _EXIT_READ.rows(connection, {**params, **read})
     else:
         rows = connection.execute(_EXIT, params).all()

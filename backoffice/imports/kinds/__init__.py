@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from sqlalchemy import Table, bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table
 
+from backoffice.auth.policy import may
+from backoffice.database import insert_on_conflict, matching_keys as matching
 from backoffice.domain import Role
+from backoffice.errors import OutOfRole
 from backoffice.extensions import db
 from backoffice.imports.columns import Column
 
@@ -32,17 +34,29 @@ class Outcome:
 
 
 class Kind:
-    name: ClassVar[str]
-    roles: ClassVar[frozenset[str]]
+    name: ClassVar[str]  # its policy action is "imports.<name>" (backoffice.auth.policy)
     key: ClassVar[str]  # the column that identifies a record (duplicates within a file are errors)
     columns: ClassVar[list[Column]]
+    # The user's own unit every record is written to ("ward_code", "organization_id"), kept as that attribute
+    # and named in the ImportRecord's scope; None where the records' units come from the file.
+    owner: ClassVar[str | None] = None
 
     def __init__(self, user: Any):
         self.user = user
+        if self.owner:
+            setattr(self, self.owner, getattr(user, self.owner))
+
+    @classmethod
+    def action(cls) -> str:
+        """The policy action of running this kind of import."""
+        return f"imports.{cls.name}"
 
     # scope of the ImportRecord (for the history list and the audit entry)
     def record_scope(self) -> dict[str, int | None]:
-        return {"organization_id": None, "ward_code": None, "district_code": None}
+        scope = {"organization_id": None, "ward_code": None, "district_code": None}
+        if self.owner:
+            scope[self.owner] = getattr(self, self.owner)
+        return scope
 
     def check(self, values: dict[str, Any]) -> list[CellIssue]:
         """Cross-field checks and derived values (e.g. resolving the ward within the district)."""
@@ -65,25 +79,18 @@ def upsert(table: Table, rows: list[dict[str, Any]], conflict: list[str], update
     on PostgreSQL and SQLite alike (each dialect's own `insert()`)."""
     if not rows:
         return
-    dialect = db.session.get_bind().dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
-    if insert is None:
-        raise RuntimeError(f"bulk upsert is not implemented for {dialect}")
-    stmt = insert(table)
-    stmt = stmt.on_conflict_do_update(index_elements=conflict, set_={c: stmt.excluded[c] for c in update})
-    db.session.execute(stmt, rows)
+    db.session.execute(insert_on_conflict(table, conflict=conflict, update=update,
+                                          bind=db.session.get_bind()), rows)
 
 
-def matching(column: Any, keys: list[Any]) -> Any:
-    """`column IN keys`, for the chunked lookups. On PostgreSQL `IN (SELECT unnest($1))` with one array
-    parameter: psycopg prepares a statement after five runs, and the generic plan of `IN ($1 … $2000)` or
-    `= ANY($1)`, made while an import's transaction was still filling an empty table, scans the whole table
-    comparing each row with every key (an import of 100,000 rows then took minutes); the planner reckons
-    with a few rows from `unnest` and probes the unique index, whatever the plan."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        array = bindparam(None, list(keys), type_=postgresql.ARRAY(column.type))
-        return column.in_(select(func.unnest(array)))
-    return column.in_(keys)
+def merged(values: dict[str, Any], current: dict[str, Any] | None, fields: dict[str, Any],
+           blank: str) -> dict[str, Any]:
+    """The record to write: the current fields overlaid by the file's; a new record's `blank` field empty."""
+    record = {f: (current or {}).get(f) for f in fields}
+    if current is None:
+        record[blank] = ""
+    record.update({k: v for k, v in values.items() if k in fields})
+    return record
 
 
 def diff(values: dict[str, Any], current: dict[str, Any], fields: dict[str, Any], show=None) -> dict[str, list]:
@@ -104,10 +111,10 @@ def kinds() -> dict[str, type[Kind]]:
 
 
 def kind_for(name: str, user: Any) -> Kind:
-    """The kind `name` for `user`; PermissionError when the user's role may not run it."""
+    """The kind `name` for `user`; OutOfRole (a PermissionError) when the user's role may not run it."""
     cls = kinds()[name]
-    if getattr(user, "role", None) not in cls.roles:
-        raise PermissionError(name)
+    if not may(user, cls.action()):
+        raise OutOfRole(name, cls.action())
     return cls(user)
 
 

@@ -80,7 +80,6 @@ FIELDS = {"name": _l("Name"), "address": _l("Address"), "district_code": _l("Dis
 class OrganizationsKind(Kind):
     name = "organizations"
     title = _l("Organizations")
-    roles = frozenset({Role.CITY_ADMIN.value, Role.INSPECTOR.value})
     key = "tax_code"
     columns = COLUMNS
 

@@ -1,7 +1,6 @@
 """A ward's residents with their vaccination records, imported by the ward officer; matched by ID number."""
 from __future__ import annotations
 
-import secrets
 from datetime import date
 from typing import Any
 
@@ -11,11 +10,10 @@ from sqlalchemy import and_, case, or_, select, update
 
 from backoffice import date_bounds, identifiers
 from backoffice.auth.scope import scope_clause
-from backoffice.domain import Role
 from backoffice.extensions import db
 from backoffice.imports import columns as c
-from backoffice.imports.kinds import NEW, UNCHANGED, UPDATE, Kind, Outcome, diff, matching, upsert
-from backoffice.models import Person, Vaccination
+from backoffice.imports.kinds import NEW, UNCHANGED, UPDATE, Kind, Outcome, diff, matching, merged, upsert
+from backoffice.models import Person, Vaccination, new_qr_ref
 from backoffice.health import vaccines
 
 DOSES = 3
@@ -89,16 +87,10 @@ def _show(name: str, value: Any) -> str:
 class ResidentsKind(Kind):
     name = "residents"
     title = _l("Residents")
-    roles = frozenset({Role.WARD_OFFICER.value})
     key = "id_number"
     columns = COLUMNS
-
-    def __init__(self, user: Any):
-        super().__init__(user)
-        self.ward_code = user.ward_code
-
-    def record_scope(self) -> dict[str, int | None]:
-        return {"organization_id": None, "ward_code": self.ward_code, "district_code": None}
+    owner = "ward_code"
+    ward_code: int
 
     def check(self, values: dict[str, Any]) -> list[tuple[str, str]]:
         issues = []
@@ -148,13 +140,11 @@ class ResidentsKind(Kind):
     def write(self, rows, now) -> list[Any]:
         records, created = [], []
         for values, current in rows:
-            record = {f: (current or {}).get(f) for f in FIELDS}
+            record = merged(values, current, FIELDS, "address")
             if current is None:
-                record["address"] = ""
                 created.append(values["id_number"])
-            record.update({k: v for k, v in values.items() if k in FIELDS})
             record.update(id_number=values["id_number"], id_type=values.get("id_type", "cccd"),
-                          ward_code=self.ward_code, qr_ref=secrets.token_urlsafe(12), created_at=now, updated_at=now)
+                          ward_code=self.ward_code, qr_ref=new_qr_ref(), created_at=now, updated_at=now)
             records.append(record)
         upsert(Person.__table__, records, ["id_number"], [*FIELDS, "updated_at"])
         taken_over = [values["id_number"] for values, current in rows if current and current.get("_declared")]

@@ -9,10 +9,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from backoffice.auth.scope import scope
-from backoffice.domain import Role
 from backoffice.extensions import db
 from backoffice.imports import columns as c
-from backoffice.imports.kinds import NEW, UNCHANGED, UPDATE, Kind, Outcome, diff, matching, upsert
+from backoffice.imports.kinds import NEW, UNCHANGED, UPDATE, Kind, Outcome, diff, matching, merged, upsert
 from backoffice.models import Staff
 
 COLUMNS = [
@@ -35,16 +34,10 @@ FIELDS = {"full_name": _l("Full name"), "phone": _l("Phone"), "position": _l("Po
 class StaffKind(Kind):
     name = "staff"
     title = _l("Staff")
-    roles = frozenset({Role.ORG_ADMIN.value})
     key = "id_number"
     columns = COLUMNS
-
-    def __init__(self, user: Any):
-        super().__init__(user)
-        self.organization_id = user.organization_id
-
-    def record_scope(self) -> dict[str, int | None]:
-        return {"organization_id": self.organization_id, "ward_code": None, "district_code": None}
+    owner = "organization_id"
+    organization_id: int
 
     def existing(self, keys: list[Any]) -> dict[Any, dict[str, Any]]:
         stmt = scope(select(Staff.id, Staff.id_number, *(getattr(Staff, f) for f in FIELDS)),
@@ -61,11 +54,9 @@ class StaffKind(Kind):
     def write(self, rows, now) -> list[Any]:
         records, created = [], []
         for values, current in rows:
-            record = {f: (current or {}).get(f) for f in FIELDS}
+            record = merged(values, current, FIELDS, "position")
             if current is None:
-                record["position"] = ""
                 created.append(values["id_number"])
-            record.update({k: v for k, v in values.items() if k in FIELDS})
             # The key is the ID number, so an existing row keeps its link (proved or not); a new row has none.
             record.update(organization_id=self.organization_id, id_number=values["id_number"], active=True,
                           created_at=now, updated_at=now)
