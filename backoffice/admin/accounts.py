@@ -5,13 +5,12 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup, escape
 from wtforms import PasswordField, SelectField
-from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Email, Length, Optional
 
-from backoffice.admin.base import ALL_ACTIONS, READ, ScopedModelView, role_label
+from backoffice.admin.base import ScopedModelView, role_label
 from backoffice.admin.labels import action_label, table_label
 from backoffice.auth import service as accounts
-from backoffice.auth.passwords import hash_password
-from backoffice.auth.sessions import close_all_sessions
+from backoffice.auth.policy import model_access
 from backoffice.domain import ROLE_LABELS, SECTOR_LABELS, Role, choices
 
 USER_LABELS = {
@@ -23,10 +22,7 @@ USER_LABELS = {
 
 
 class UserView(ScopedModelView):
-    access = {
-        Role.CITY_ADMIN: ALL_ACTIONS,
-        Role.ORG_ADMIN: {"list", "details", "create", "edit"},
-    }
+    access = model_access("user")
     column_list = ["username", "full_name", "role", "organization", "ward", "districts", "active", "last_login_at"]
     column_labels = USER_LABELS
     column_searchable_list = ["username", "full_name", "email"]
@@ -72,30 +68,16 @@ class UserView(ScopedModelView):
     def edit_form(self, obj=None):
         return self._prepare(super().edit_form(obj))
 
-    def on_model_change(self, form, model, is_created):
-        if current_user.role == Role.ORG_ADMIN:
-            if is_created:
-                model.role = Role.CHECKPOINT_STAFF.value
-                model.organization_id = current_user.organization_id
-            elif model.id != current_user.id and model.role != Role.CHECKPOINT_STAFF:
-                raise ValidationError(str(_l("You can only manage checkpoint staff accounts.")))
-        model.username = (model.username or "").strip().lower()
-        model.sector = model.sector or None
-        try:
-            accounts.validate_scope_fields(model.role, districts=model.districts, ward=model.ward,
-                                           organization_id=model.organization_id or
-                                           (model.organization.id if model.organization else None),
-                                           checkpoints=model.checkpoints)
-            if form.new_password.data:
-                accounts.check_password_strength(form.new_password.data, model.username)
-        except accounts.AccountError as exc:
-            raise ValidationError(str(exc)) from None
-        if form.new_password.data:
-            model.password_hash = hash_password(form.new_password.data)
-            model.must_change_password = True
-        super().on_model_change(form, model, is_created)
-        if not is_created and (form.new_password.data or not model.active):
-            close_all_sessions(model.id)
+    def create_record(self, values):
+        password = values.pop("new_password", None) or ""
+        return accounts.create_account(self.actor, values, password)
+
+    def update_record(self, model, values):
+        password = values.pop("new_password", None) or None
+        return accounts.update_account(self.actor, model, values, password)
+
+    def delete_record(self, model):
+        accounts.delete_account(self.actor, model)
 
 
 def _json(view, context, model, name):
@@ -107,11 +89,7 @@ def _json(view, context, model, name):
 
 
 class AuditLogView(ScopedModelView):
-    access = {
-        Role.CITY_ADMIN: READ,
-        Role.INSPECTOR: READ,
-        Role.ORG_ADMIN: {"list", "details"},
-    }
+    access = model_access("auditlog")
     column_list = ["at", "actor_name", "action", "entity", "entity_id", "ip"]
     column_details_list = ["at", "actor_name", "action", "entity", "entity_id", "before", "after", "ip",
                            "organization_id", "district_code"]

@@ -6,10 +6,13 @@ no CSRF token. This module fixes all of it once:
 
 - every read (list, count, details, edit, delete, bulk actions, export, dropdowns, ajax) goes through
   `scope(query, current_user)`; a record outside it answers 404 whatever the URL says;
-- each view declares `access = {role: {actions}}`; an action outside the role answers 403 (audited);
+- each view's `access = {role: {actions}}` comes from the policy table (`backoffice.auth.policy.model_access`);
+  an action outside the role answers 403 (audited);
 - a write that would move a record out of the user's scope (a forged POST naming another organization
   or district) is refused with 403 and rolled back; `locked_fields` keeps some fields out of a role's reach;
-- forms inherit Flask-WTF's `FlaskForm` (CSRF token); exports are formula-safe; every change is audited;
+- a write is an operation's (create_record / update_record / delete_record name it): the view only turns the form
+  into values, and the operation checks, applies, keeps the record in scope and audits it;
+- forms inherit Flask-WTF's `FlaskForm` (CSRF token); exports are formula-safe;
 - every page, lookup and export that shows residents' data is audited as a read (one entry per request, naming
   the residents shown: `audit.read`), only once it was answered (a 404 leaves none);
 - exports are built from plain values inside the request (Flask-Admin streamed the CSV after the session had
@@ -42,14 +45,16 @@ from backoffice import audit, exports
 from backoffice.admin import reads
 from backoffice.admin.labels import COLUMN_LABELS
 from backoffice.admin.reads import note_shown, person_attribute
+from backoffice.admin.writes import OperationWrites
+from backoffice.auth import policy
 from backoffice.auth.permissions import deny
-from backoffice.auth.scope import in_scope, scope
+from backoffice.auth.scope import scope
 from backoffice.domain import Role
+from backoffice.errors import OutOfRole, OutOfScope
 from backoffice.extensions import db
 from backoffice.timeutil import format_local
 
-ALL_ACTIONS = frozenset({"list", "details", "create", "edit", "delete", "export"})
-READ = frozenset({"list", "details", "export"})
+ALL_ACTIONS, READ = policy.ALL_ACTIONS, policy.READ
 
 
 class SecureForm(FlaskForm, BaseForm):
@@ -135,7 +140,7 @@ def _typed_key(primary, value: Any) -> Any | None:
         return None
 
 
-class ScopedModelView(ModelView):
+class ScopedModelView(OperationWrites, ModelView):
     """Base of every model view: scope, role checks, CSRF, audit, formula-safe exports."""
 
     access: ClassVar[dict[Role, frozenset[str] | set[str]]] = {}
@@ -293,44 +298,11 @@ class ScopedModelView(ModelView):
 
     # --- writes ----------------------------------------------------------------------------------
     def handle_view_exception(self, exc: Exception) -> bool:
-        if isinstance(exc, HTTPException):
+        # A 403 or 404, from abort() or an operation's OutOfRole / OutOfScope, is the answer, not a flash message.
+        if isinstance(exc, (HTTPException, OutOfRole, OutOfScope)):
             db.session.rollback()
             raise exc
         return super().handle_view_exception(exc)
-
-    def update_model(self, form, model) -> bool:
-        self._before = audit.snapshot(model)
-        return super().update_model(form, model)
-
-    def on_model_change(self, form, model, is_created: bool) -> None:
-        self.check_locked_fields(model, is_created)
-        db.session.flush()
-        primary = sa_inspect(model).identity[0]
-        if not in_scope(self.model, primary, current_user):
-            # The submitted values would place the record outside what this user may touch.
-            deny("scope")
-
-    def check_locked_fields(self, model, is_created: bool) -> None:
-        locked = self.locked_fields.get(Role(current_user.role), set())
-        if not locked:
-            return
-        state = sa_inspect(model)
-        for name in locked:
-            history = state.attrs[name].history
-            if history.has_changes() and (not is_created or history.added != [None]):
-                deny(f"locked:{name}")
-
-    def after_model_change(self, form, model, is_created: bool) -> None:
-        after = audit.snapshot(model)
-        if is_created:
-            audit.record(f"{self.model.__tablename__}.create", model, after=after)
-        else:
-            before, after = audit.changes(getattr(self, "_before", {}), after)
-            audit.record(f"{self.model.__tablename__}.update", model, before=before, after=after)
-        db.session.commit()
-
-    def on_model_delete(self, model) -> None:
-        audit.record(f"{self.model.__tablename__}.delete", model, before=audit.snapshot(model))
 
     # --- exports ---------------------------------------------------------------------------------
     def get_export_value(self, model, name):

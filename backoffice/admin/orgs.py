@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import inspect as sa_inspect
 from wtforms import SelectField
-from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
-from backoffice.admin.base import ALL_ACTIONS, READ, ScopedModelView
+from backoffice.admin.base import ScopedModelView
 from backoffice.admin.filters import choice_filter, district_filter, ward_filter
+from backoffice.auth.policy import model_access
 from backoffice.domain import (
     DIRECTION_LABELS, ORG_STATUS_LABELS, SECTOR_LABELS, Direction, OrgStatus, Role, Sector, choices,
 )
@@ -16,6 +16,7 @@ from backoffice.forms import Phone, TaxCode, UniqueTaxCode, ward_in_district
 from backoffice.identifiers import format_phone
 from backoffice.models import Organization
 from backoffice.models.orgs import BLACK_INSTRUCTION_MAX
+from backoffice.orgs import service as orgs
 from backoffice.staff import labels as staff_labels
 
 
@@ -48,12 +49,8 @@ _link_status = staff_labels.link_status
 
 
 class OrganizationView(ScopedModelView):
-    access = {
-        Role.CITY_ADMIN: ALL_ACTIONS,
-        Role.INSPECTOR: READ | {"create", "edit"},
-        Role.WARD_OFFICER: READ,
-        Role.ORG_ADMIN: {"list", "details", "edit"},
-    }
+    operations = orgs.ORGANIZATIONS
+    access = model_access("organization")
     # The sector decides which inspector's scope the organization is in: not the organization's to change.
     locked_fields = {Role.ORG_ADMIN: {"tax_code", "district", "status", "sector"},
                      # The reception policy is the organization's (and the city's) decision, not an inspector's.
@@ -138,11 +135,8 @@ class OrganizationView(ScopedModelView):
 
 
 class LocationView(ScopedModelView):
-    access = {
-        Role.CITY_ADMIN: ALL_ACTIONS,
-        Role.INSPECTOR: READ,
-        Role.ORG_ADMIN: ALL_ACTIONS,
-    }
+    operations = orgs.LOCATIONS
+    access = model_access("location")
     column_list = ["organization", "name", "address", "active", "created_at"]
     column_labels = ORG_LABELS
     column_searchable_list = ["name"]
@@ -156,11 +150,8 @@ class LocationView(ScopedModelView):
 
 
 class CheckpointView(ScopedModelView):
-    access = {
-        Role.CITY_ADMIN: ALL_ACTIONS,
-        Role.INSPECTOR: READ,
-        Role.ORG_ADMIN: ALL_ACTIONS,
-    }
+    operations = orgs.CHECKPOINTS
+    access = model_access("checkpoint")
     column_list = ["organization", "location", "name", "direction", "active"]
     column_labels = ORG_LABELS
     column_searchable_list = ["name"]
@@ -173,18 +164,10 @@ class CheckpointView(ScopedModelView):
                  "location": {"validators": [DataRequired()]}}
     column_export_list = ["organization", "location", "name", "direction", "active"]
 
-    def on_model_change(self, form, model, is_created):
-        # The denormalised organization always follows the location (scope filters rely on it).
-        model.organization_id = model.location.organization_id
-        super().on_model_change(form, model, is_created)
-
 
 class StaffView(ScopedModelView):
-    access = {
-        Role.CITY_ADMIN: ALL_ACTIONS,
-        Role.INSPECTOR: READ,
-        Role.ORG_ADMIN: ALL_ACTIONS,
-    }
+    operations = orgs.STAFF
+    access = model_access("staff")
     column_list = ["organization", "full_name", "id_number", "phone", "position", "active", "link_method"]
     # Never the linked resident (its name and ID would be the registry's data): the link's status only.
     column_details_list = ["organization", "full_name", "id_number", "phone", "position", "active", "link_method",
@@ -203,15 +186,3 @@ class StaffView(ScopedModelView):
                  "phone": {"validators": [Phone()]},
                  "organization": {"validators": [DataRequired()]}}
     column_export_list = ["organization", "full_name", "id_number", "phone", "position", "active", "link_method"]
-
-    def on_model_change(self, form, model, is_created):
-        # A typed ID number links nothing and asks nothing of the registry (so no answer, nor its time, tells
-        # whether it exists there): the person proves the link (backoffice.staff.service).
-        from backoffice.staff import service as staff_links
-        try:
-            model.id_number = staff_links.typed_id_number(model.id_number)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
-        if not is_created and sa_inspect(model).attrs.id_number.history.has_changes():
-            staff_links.typed_id_changed(model)
-        super().on_model_change(form, model, is_created)

@@ -1,19 +1,19 @@
 """Admin views over residents and their health records."""
 from __future__ import annotations
 
-import secrets
-
 from flask_babel import lazy_gettext as _l
 from wtforms import SelectField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from backoffice.admin.base import ALL_ACTIONS, READ, ScopedModelView
+from backoffice.admin.base import ScopedModelView
 from backoffice.admin.filters import choice_filter, ward_filter
 from backoffice.admin.orgs import _label, _phone
+from backoffice.auth.policy import model_access
 from backoffice.date_bounds import Bounded, birth_date, recovery_date, test_time, vaccination_date
-from backoffice.domain import ID_TYPE_LABELS, Role, TestKind, TestOutcome, choices
+from backoffice.domain import ID_TYPE_LABELS, TestKind, TestOutcome, choices
 from backoffice.forms import IdNumber, Phone
 from backoffice.models import Person, mask_id
+from backoffice.people import service as people
 
 PEOPLE_LABELS = {
     "id_number": _l("ID number"), "id_type": _l("ID type"), "qid": _l("National QR id"), "full_name": _l("Full name"),
@@ -27,21 +27,10 @@ GENDER_CHOICES = [("", "—"), ("1", _l("Male")), ("2", _l("Female")), ("0", _l(
 TEST_KIND_LABELS = {TestKind.PCR: _l("RT-PCR"), TestKind.RAPID: _l("Rapid antigen test")}
 TEST_RESULT_LABELS = {TestOutcome.POSITIVE: _l("Positive"), TestOutcome.NEGATIVE: _l("Negative")}
 
-HEALTH_ACCESS = {
-    Role.CITY_ADMIN: ALL_ACTIONS,
-    Role.INSPECTOR: READ,
-    Role.WARD_OFFICER: ALL_ACTIONS,
-    # No Role.ORG_ADMIN: an organization sees its linked staff's health summary (backoffice.staff), not records.
-}
-
 
 class PersonView(ScopedModelView):
-    access = {
-        Role.CITY_ADMIN: ALL_ACTIONS,
-        Role.INSPECTOR: READ,
-        Role.WARD_OFFICER: READ | {"create", "edit"},
-        # No Role.ORG_ADMIN: the registry is not an organization's to read, not even its staff's rows (issue 14).
-    }
+    operations = people.PERSONS
+    access = model_access("person")
     column_list = ["full_name", "id_number", "birth_date", "phone", "ward"]
     column_details_list = ["full_name", "id_number", "id_type", "qid", "birth_date", "gender", "phone", "address",
                            "ward", "created_at"]
@@ -71,12 +60,6 @@ class PersonView(ScopedModelView):
     def column_filters(self):  # type: ignore[override]
         return [ward_filter(Person.ward_code, _l("Ward")), choice_filter(Person.id_type, _l("ID type"), ID_TYPE_LABELS)]
 
-    def on_model_change(self, form, model, is_created):
-        if is_created and not model.qr_ref:
-            model.qr_ref = secrets.token_urlsafe(12)
-        model.gender = model.gender or None
-        super().on_model_change(form, model, is_created)
-
 
 def _vaccine_choices() -> list[tuple[str, str]]:
     from backoffice.health.vaccines import vocabulary
@@ -89,7 +72,8 @@ def _vaccine_name(code: str) -> str:
 
 
 class VaccinationView(ScopedModelView):
-    access = HEALTH_ACCESS
+    operations = people.VACCINATIONS
+    access = model_access("vaccination")
     column_list = ["person", "vaccine", "dose_number", "vaccinated_on"]
     column_labels = PEOPLE_LABELS
     column_filters = ["vaccine", "dose_number", "vaccinated_on"]
@@ -106,7 +90,8 @@ class VaccinationView(ScopedModelView):
 
 
 class TestResultView(ScopedModelView):
-    access = HEALTH_ACCESS
+    operations = people.TEST_RESULTS
+    access = model_access("testresult")
     column_list = ["person", "kind", "result", "tested_at"]
     column_labels = PEOPLE_LABELS
     column_default_sort = ("id", True)
@@ -122,15 +107,10 @@ class TestResultView(ScopedModelView):
         from backoffice.models import TestResult
         return [choice_filter(TestResult.result, _l("Result"), TEST_RESULT_LABELS), TestResult.tested_at]
 
-    def on_model_change(self, form, model, is_created):
-        if model.tested_at is not None and model.tested_at.tzinfo is None:
-            from backoffice.timeutil import local_to_utc
-            model.tested_at = local_to_utc(model.tested_at)
-        super().on_model_change(form, model, is_created)
-
 
 class RecoveryView(ScopedModelView):
-    access = HEALTH_ACCESS
+    operations = people.RECOVERIES
+    access = model_access("recovery")
     column_list = ["person", "recovered_on"]
     column_labels = PEOPLE_LABELS
     column_default_sort = ("id", True)

@@ -2,22 +2,23 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from backoffice import audit
+from backoffice import audit, records
 from backoffice.auth import sessions
 from backoffice.auth.passwords import MIN_LENGTH, hash_password, needs_rehash, strength_score, verify_password
 from backoffice.domain import Role
+from backoffice.errors import Invalid
 from backoffice.extensions import db
 from backoffice.models import Checkpoint, District, User, UserSession, Ward
 from backoffice.models.base import utcnow
 
 
-class AccountError(ValueError):
+class AccountError(Invalid):
     """A request about an account that cannot be met; the message is for the user, `field` names the form
     field it concerns, when there is one."""
 
@@ -168,3 +169,54 @@ def set_active(user: User, active: bool) -> None:
     if not active:
         sessions.close_all_sessions(user.id)
     audit.record("user.activate" if active else "user.deactivate", user)
+
+
+# --- accounts as an administrator keeps them (the Users view) ------------------------------------------------
+
+USER_FIELDS = ("username", "full_name", "email", "role", "districts", "sector", "ward", "organization",
+               "checkpoints", "active")
+
+
+def _account_rules(actor: Any, user: User, *, created: bool) -> None:
+    """What an administrator may make of an account: an organization admin keeps its own organization's checkpoint
+    staff (and its own account), nothing else; every role gets the scope it needs."""
+    if actor is not None and actor.role == Role.ORG_ADMIN:
+        if created:
+            user.role = Role.CHECKPOINT_STAFF.value
+            user.organization_id = actor.organization_id
+        elif user.id != actor.id and user.role != Role.CHECKPOINT_STAFF:
+            raise AccountError(_("You can only manage checkpoint staff accounts."))
+    user.username = (user.username or "").strip().lower()
+    user.sector = user.sector or None
+    validate_scope_fields(user.role, districts=user.districts, ward=user.ward,
+                          organization_id=user.organization_id or (user.organization.id if user.organization else None),
+                          checkpoints=user.checkpoints)
+
+
+def create_account(actor: Any, values: Mapping[str, Any], password: str) -> User:
+    """An administrator opens an account with a first password, which the user must change at their first login."""
+    user = User()
+    records.apply(user, values, USER_FIELDS)
+    _account_rules(actor, user, created=True)
+    check_password_strength(password, user.username)
+    user.password_hash = hash_password(password)
+    user.must_change_password = True
+    return records.create(actor, user, {}, USER_FIELDS)
+
+
+def update_account(actor: Any, user: User, values: Mapping[str, Any], password: str | None = None) -> User:
+    """An administrator changes an account, and sets its password when `password` is given; a new password or a
+    deactivation ends the account's sessions."""
+    before = audit.snapshot(user)
+    records.apply(user, values, USER_FIELDS)
+    _account_rules(actor, user, created=False)
+    if password:
+        set_password(user, password, must_change=True)
+    records.update(actor, user, {}, USER_FIELDS, before=before)
+    if not user.active:
+        sessions.close_all_sessions(user.id)
+    return user
+
+
+def delete_account(actor: Any, user: User) -> None:
+    records.delete(actor, user)

@@ -15,9 +15,10 @@ from backoffice.domain import Direction, OrgStatus, Role, Sector
 from backoffice.extensions import db
 from backoffice.geo.units import load_units
 from backoffice.models import (
-    Checkpoint, District, Location, Organization, Person, Recovery, Staff, User, Vaccination, Ward,
+    Checkpoint, District, Location, Organization, Person, Recovery, Staff, User, Vaccination, Ward, new_qr_ref,
 )
 from backoffice.models.base import utcnow
+from backoffice.staff import service as staff_links
 from backoffice.staff.service import WARD
 from backoffice.timeutil import local_today
 
@@ -170,7 +171,7 @@ def _seed_residents(count: int, rng: random.Random, wards_by_district: dict[int,
     now = utcnow()
     db.session.execute(insert(Person), [
         {"id_number": p[0], "id_type": "cccd", "full_name": p[1], "birth_date": p[2], "ward_code": p[5],
-         "phone": gen.mobile(rng), "address": gen.address(rng), "qr_ref": secrets.token_urlsafe(12),
+         "phone": gen.mobile(rng), "address": gen.address(rng), "qr_ref": new_qr_ref(),
          "created_at": now, "updated_at": now} for p in new])
     ids = dict(db.session.execute(select(Person.id_number, Person.id)
                                   .where(Person.id_number.in_([p[0] for p in new]))).all())
@@ -200,9 +201,9 @@ def _link_staff_to_residents(rng: random.Random) -> None:
             break
         if staff.organization_id == org1.id or rng.random() < 0.3:
             person = persons.pop()
-            staff.person_id, staff.full_name, staff.id_number = person.id, person.full_name, person.id_number
+            staff.full_name, staff.id_number = person.full_name, person.id_number
             # The demo's links stand for ones the residents' wards confirmed (the only other proof is a scan).
-            staff.link_method, staff.linked_at = WARD, utcnow()
+            staff_links.link(staff, person.id, WARD, actor=None, now=utcnow())
     db.session.flush()
 
 

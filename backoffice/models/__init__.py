@@ -2,7 +2,7 @@
 from backoffice.models.base import Base
 from backoffice.models.geo import District, Ward
 from backoffice.models.orgs import Checkpoint, DeviceToken, Location, Organization, Staff
-from backoffice.models.people import Person, PersonalQRIssue, Recovery, TestResult, Vaccination, mask_id
+from backoffice.models.people import Person, PersonalQRIssue, Recovery, TestResult, Vaccination, mask_id, new_qr_ref
 from backoffice.models.checkins import CheckIn, CheckInDaily
 from backoffice.models.assessments import Assessment, CriteriaSetVersion
 from backoffice.models.users import User, UserSession, user_checkpoints, user_districts
@@ -12,7 +12,7 @@ from backoffice.models.tracing import SigningKey, TraceAlert, TraceCase, TraceRe
 
 __all__ = [
     "Base", "District", "Ward", "Organization", "Location", "Checkpoint", "DeviceToken", "Staff",
-    "Person", "PersonalQRIssue", "Vaccination", "TestResult", "Recovery", "mask_id", "CheckIn", "CheckInDaily",
+    "Person", "PersonalQRIssue", "Vaccination", "TestResult", "Recovery", "mask_id", "new_qr_ref", "CheckIn", "CheckInDaily",
     "Assessment", "CriteriaSetVersion", "User", "UserSession", "user_districts", "user_checkpoints",
     "AuditLog", "ImportRecord", "SigningKey", "TraceCase", "TraceAlert", "TraceReferral",
 ]

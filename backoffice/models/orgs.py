@@ -67,7 +67,7 @@ class Organization(TimestampMixin, Base):
     # No foreign key: users reference organizations, and the audit log names the decider anyway.
     decided_by_id: Mapped[int | None] = mapped_column(Integer)
     decision_note: Mapped[str | None] = mapped_column(String(500))
-    # Reception policy (issue 22, points 3 and 7): whether a black visitor (or staff member) is let in, recorded
+    # Reception policy: whether a black visitor (or staff member) is let in, recorded
     # as a stay; else the scan is kept for tracing only. The instruction the black screen shows (escaped) instead
     # of the default "Không đủ điều kiện vào".
     admit_black: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

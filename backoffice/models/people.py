@@ -1,6 +1,7 @@
 """Residents and their health records: vaccinations, test results, recoveries."""
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime
 
 from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint, false
@@ -10,6 +11,12 @@ from backoffice.domain import IdType, TestKind, TestOutcome
 from backoffice.models.base import Base, TimestampMixin, UTCDateTime
 from backoffice.models.geo import Ward
 from backoffice.models.orgs import _enum_check
+
+
+def new_qr_ref() -> str:
+    """A resident's QR reference: opaque and unguessable (96 bits), carried in personal QR payloads instead of the
+    ID number. The one place one is made: forms, imports, cards and declared visitors all call it."""
+    return secrets.token_urlsafe(12)
 
 
 class Person(TimestampMixin, Base):
@@ -31,7 +38,7 @@ class Person(TimestampMixin, Base):
     address: Mapped[str] = mapped_column(String(255), default="")
     ward_code: Mapped[int | None] = mapped_column(ForeignKey("wards.code"))
     # Opaque reference carried in personal QR payloads instead of the ID number.
-    qr_ref: Mapped[str] = mapped_column(String(32), unique=True)
+    qr_ref: Mapped[str] = mapped_column(String(32), unique=True, default=new_qr_ref)
     # Not in the city's registry: a visitor (other province, foreigner) whose valid national 1405 text was scanned
     # at a checkpoint, kept so tracing finds the visit. Only what the text carried (ID, name, birth date), no
     # ward (so only the city reads it in clear) and no health record: black, "no vaccination data" (letter 1913).

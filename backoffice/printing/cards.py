@@ -8,27 +8,27 @@ ward dashboard counts them) in one transaction with its audit entry.
 """
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Iterable
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import insert, or_, select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from backoffice import audit, identifiers
+from backoffice import audit
+from backoffice.auth.policy import may
 from backoffice.auth.scope import scope
-from backoffice.domain import Role
+from backoffice.errors import OutOfRole
 from backoffice.extensions import db
 from backoffice.models import Person, PersonalQRIssue, Ward, mask_id
+from backoffice.people import service as people
 from backoffice.health import status as health
 from backoffice.scanning import keyring
 from backoffice.scanning.payload import issue_personal_payload
 from backoffice.printing.render import Card
 from backoffice.timeutil import now_utc, to_local
 
-PRINT_ROLES = {Role.WARD_OFFICER.value, Role.CITY_ADMIN.value}
 MAX_BATCH = 400  # 50 A4 sheets; a bigger batch is split by the officer, not silently truncated
 
 
@@ -38,32 +38,13 @@ class CardError(Exception):
         self.code, self.message, self.status, self.field = code, message, status, field
 
 
-class NotAllowed(Exception):
+class NotAllowed(OutOfRole):
     pass
 
 
 def require_printer(user: Any) -> None:
-    if user is None or not getattr(user, "is_authenticated", False) or user.role not in PRINT_ROLES:
-        raise NotAllowed()
-
-
-def find_residents(user: Any, text: str, limit: int = 50) -> list[Person]:
-    """Residents in scope whose ID number is `text` (any accepted spelling) or whose name contains it."""
-    require_printer(user)
-    text = (text or "").strip()[:128]
-    if not text:
-        return list(db.session.scalars(scope(select(Person), user).order_by(Person.id.desc()).limit(limit)))
-    conditions = [Person.full_name.ilike(f"%{_escape_like(text)}%", escape="\\")]
-    try:
-        conditions.append(Person.id_number == identifiers.clean_id_number(text)[0])
-    except ValueError:
-        pass
-    return list(db.session.scalars(scope(select(Person).where(or_(*conditions)), user)
-                                   .order_by(Person.full_name, Person.id).limit(limit)))
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if not may(user, "printing.cards"):
+        raise NotAllowed(code="printing.cards")
 
 
 @dataclass
@@ -93,17 +74,15 @@ def register_resident(user: Any, data: NewResident) -> Person:
         message = _l("This resident is already registered: find them in the list.") if mine else \
             _l("This ID number is already registered in another ward. Ask the city administrator to move the resident.")
         raise CardError("duplicate", message, 409, "id_number")
-    person = Person(full_name=data.full_name.strip(), id_type=data.id_type, id_number=data.id_number,
-                    ward_code=data.ward_code, birth_date=data.birth_date, gender=data.gender or None,
-                    phone=data.phone or None, address=data.address or "", qr_ref=secrets.token_urlsafe(12))
-    db.session.add(person)
     try:
-        db.session.flush()
+        person = people.PERSONS.create(user, {
+            "full_name": data.full_name.strip(), "id_type": data.id_type, "id_number": data.id_number,
+            "ward": db.session.get(Ward, data.ward_code), "birth_date": data.birth_date, "gender": data.gender,
+            "phone": data.phone or None, "address": data.address or ""})
     except IntegrityError:  # registered by someone else a moment ago
         db.session.rollback()
         raise CardError("duplicate", _l("This resident is already registered: find them in the list."), 409,
                         "id_number") from None
-    audit.record("persons.create", person, after=audit.snapshot(person))
     db.session.commit()
     return person
 

@@ -22,8 +22,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from backoffice import audit
+from backoffice.auth.policy import may
 from backoffice.auth.scope import scope_clause
-from backoffice.domain import Role
+from backoffice.errors import OutOfRole, OutOfScope
 from backoffice.extensions import db
 from backoffice.identifiers import clean_id_number
 from backoffice.models import Organization, Person, Recovery, Staff, TestResult, Vaccination
@@ -40,7 +41,7 @@ _PENDING = select(_S.c.id).where(_S.c.organization_id == bindparam("org"), _S.c.
                                  _S.c.person_id.is_(None), _S.c.active.is_(True)).limit(1)
 
 
-class LinkNotFound(LookupError):
+class LinkNotFound(OutOfScope):
     """No pending link with that id in the user's reach (the view answers 404)."""
 
 
@@ -64,9 +65,10 @@ def typed_id_changed(staff: Staff) -> None:
         setattr(staff, name, value)
 
 
-def _link(staff: Staff, person_id: int, method: str, *, actor: Any, now: datetime, **detail: Any) -> bool:
-    """Link `staff` to `person_id` (in the caller's transaction); False when the organization already has that
-    person linked to another row (one person, one staff row per organization)."""
+def link(staff: Staff, person_id: int, method: str, *, actor: Any, now: datetime, **detail: Any) -> bool:
+    """Link `staff` to `person_id` (in the caller's transaction), audited; False when the organization already has
+    that person linked to another row (one person, one staff row per organization). The one place a staff row is
+    linked: a signed scan, a ward officer's confirmation, the demo seed."""
     taken = db.session.scalar(select(Staff.id).where(Staff.organization_id == staff.organization_id,
                                                      Staff.person_id == person_id, Staff.id != staff.id))
     if taken is not None:
@@ -97,7 +99,7 @@ def after_signed_scan(connection, *, organization_id: int, person_id: int, id_nu
     if staff is None or staff.person_id is not None:
         return None
     try:
-        linked = _link(staff, person_id, SIGNED_SCAN, actor=user, now=now, checkpoint_id=checkpoint_id,
+        linked = link(staff, person_id, SIGNED_SCAN, actor=user, now=now, checkpoint_id=checkpoint_id,
                        device_token_id=device_token_id)
         db.session.commit()
     except IntegrityError:
@@ -134,8 +136,8 @@ def _pending_query(user: Any):
 
 
 def _officer(user: Any) -> None:
-    if getattr(user, "role", None) != Role.WARD_OFFICER.value:
-        raise PermissionError("only a ward officer confirms staff links")
+    if not may(user, "staff.link_queue"):
+        raise OutOfRole("only a ward officer confirms staff links", "staff.link_queue")
 
 
 def pending_for_ward(user: Any, *, include_rejected: bool = False, limit: int = 200) -> list[PendingLink]:
@@ -159,7 +161,7 @@ def _pending_row(user: Any, staff_id: int) -> tuple[Staff, Person]:
 def confirm_link(user: Any, staff_id: int) -> Staff:
     """The ward officer confirms that the resident works there: the row is linked ('ward')."""
     staff, person = _pending_row(user, staff_id)
-    if not _link(staff, person.id, WARD, actor=user, now=now_utc(), ward_code=user.ward_code):
+    if not link(staff, person.id, WARD, actor=user, now=now_utc(), ward_code=user.ward_code):
         db.session.rollback()
         raise LinkNotFound(staff_id)
     db.session.commit()
@@ -218,8 +220,8 @@ def green_until(doses: list[tuple[str, date]], recoveries: list[date], at: datet
 def health_summaries(user: Any, *, at: datetime | None = None) -> list[StaffHealth]:
     """The organization admin's linked, active staff with their health summary (the records are read here for
     them only: Person and its health records stay out of the organization's scope)."""
-    if getattr(user, "role", None) != Role.ORG_ADMIN.value or not user.organization_id:
-        raise PermissionError("an organization's own staff only")
+    if not may(user, "staff.health") or not user.organization_id:
+        raise OutOfRole("an organization's own staff only", "staff.health")
     at = at or now_utc()
     day = health.scan_day(at)
     staff = list(db.session.scalars(select(Staff).where(
