@@ -1,4 +1,4 @@
-"""Criteria engine and assessments (issue 4): YAML criteria sets compiled with rule-engine, three scoring
+"""Criteria engine and assessments: YAML criteria sets compiled with rule-engine, three scoring
 modes, facts computed from data, self-assessments, inspections and compliance lists.
 
 `init_app` loads and validates every shipped set and refuses to start when one is invalid or was edited

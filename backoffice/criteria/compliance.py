@@ -19,7 +19,8 @@ from backoffice.auth.scope import scope_clause
 from backoffice.criteria.overdue import overdue_clause
 from backoffice.domain import AssessmentKind
 from backoffice.extensions import db
-from backoffice.models import Assessment, District, Organization, Staff, Ward
+from backoffice.health.staff_share import green_staff_by_organization, share
+from backoffice.models import Assessment, District, Organization, Ward
 from backoffice.search import fold, folded, like_escape, prepare
 
 
@@ -29,7 +30,7 @@ class Filters:
     ward: int | None = None
     sector: str | None = None
     level: str | None = None  # a level id, or "none" for never self-assessed
-    set_id: str | None = None  # the criteria set whose levels `level` names (issue 22, point 13)
+    set_id: str | None = None  # the criteria set whose levels `level` names
     overdue: bool | None = None
     q: str | None = None  # a name (diacritics optional) or a tax code, whole or in part
 
@@ -163,24 +164,13 @@ def iterate(user: Any, filters: Filters, now: datetime, overdue_days: int, chunk
 
 
 def attach_green_shares(rows: list[Row], now: datetime) -> None:
-    """Staff green share of each row's organization now (None when it has no active staff)."""
-    if not rows:
-        return
-    from backoffice.health.status import colours_for
-    staff = db.session.execute(select(Staff.organization_id, Staff.person_id).where(
-        Staff.organization_id.in_([r.org_id for r in rows]), Staff.active.is_(True))).all()
-    statuses = colours_for([s.person_id for s in staff if s.person_id is not None], now)
-    totals: dict[int, list[int]] = {}
-    for org_id, person_id in staff:
-        counts = totals.setdefault(org_id, [0, 0])
-        counts[1] += 1
-        status = statuses.get(person_id) if person_id is not None else None
-        if status is not None and str(status.colour) == "green":
-            counts[0] += 1
+    """Staff green share of each row's organization now (`health.staff_share`; None when it has no active
+    staff)."""
+    counts = green_staff_by_organization([r.org_id for r in rows], now)
     for row in rows:
-        green, total = totals.get(row.org_id, [0, 0])
+        total, green = counts.get(row.org_id, (0, 0))
         row.staff_count = total
-        row.green_share = round(green / total, 4) if total else None
+        row.green_share = share(total, green, digits=4)
 
 
 __all__ = ["Filters", "Row", "page", "iterate", "attach_green_shares"]

@@ -166,8 +166,8 @@ class FailingView:
 
 
 def failing_views(compiled: CompiledSet, result: dict | None) -> list[FailingView]:
-    """The failed criteria of a result, critical ones first, each named by its text with the threshold it missed
-    (issue 22, point 12); critical criteria that could not be evaluated too, since they decide the level. Risk mode
+    """The failed criteria of a result, critical ones first, each named by its text with the threshold it missed;
+    critical criteria that could not be evaluated too, since they decide the level. Risk mode
     has no pass or fail: its indicators are read from the table."""
     if not result or result.get("mode") == "risk_percent":
         return []

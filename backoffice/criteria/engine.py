@@ -280,7 +280,7 @@ def compile_set(spec: CriteriaSet) -> CompiledSet:
         classification.append((expr, index))
     from backoffice.criteria.words import undescribable_bands
     for crit_id, condition in undescribable_bands(spec, compiled):
-        # A reader sees every band as words (issue 22, point 12): the condition must be simple, or labelled.
+        # A reader sees every band as words: the condition must be simple, or labelled.
         errors.append(CompileError(f"criterion {crit_id}", f"band \"{condition}\" cannot be put in words: give "
                                                            "it a label {vi: …, en: …}"))
     if spec.classification[-1].otherwise is None:

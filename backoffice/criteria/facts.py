@@ -13,7 +13,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from backoffice.extensions import db
-from backoffice.models import CheckIn, Checkpoint, Location, Organization, Staff
+from backoffice.health.staff_share import green_staff_by_organization, share
+from backoffice.models import CheckIn, Checkpoint, Location, Organization
 
 
 @dataclass(frozen=True)
@@ -37,35 +38,17 @@ class FactDef:
 REASONS = {
     "no_staff": _l("No active staff are recorded for this organization yet."),
     "workers_unknown": _l("The number of workers on site is not recorded in the organization's profile."),
-    "health_rules_unavailable": _l("The health-status rules are not available, so staff colours cannot be "
-                                   "computed."),
     "not_provided": _l("No value was provided."),
 }
 
 
 def staff_green_share(org: Organization, at: datetime) -> FactValue:
-    """Share of the organization's active staff whose status is green now. Staff not linked to a resident
-    record have no vaccination data, which the 1913 letter's colour rule treats as black: they count in the
-    denominator and never in the numerator."""
-    rows = db.session.execute(select(Staff.person_id).where(Staff.organization_id == org.id,
-                                                            Staff.active.is_(True))).all()
-    if not rows:
+    """Share of the organization's active staff whose status is green at `at` (`health.staff_share`: unlinked
+    staff count as black)."""
+    total, green = green_staff_by_organization([org.id], at).get(org.id, (0, 0))
+    if not total:
         return FactValue(None, "no_staff", 0)
-    person_ids = [r.person_id for r in rows if r.person_id is not None]
-    green = 0
-    if person_ids:
-        try:
-            from backoffice.health.status import colours_for
-        except ImportError:
-            return FactValue(None, "health_rules_unavailable", len(rows))
-        statuses = colours_for(person_ids, at)
-        green = sum(1 for pid in person_ids if _is_green(statuses.get(pid)))
-    return FactValue(round(green / len(rows), 4), None, len(rows))
-
-
-def _is_green(status) -> bool:
-    colour = getattr(status, "colour", None)
-    return str(getattr(colour, "value", colour)) == "green"
+    return FactValue(share(total, green, digits=4), None, total)
 
 
 def active_checkpoints(org: Organization, at: datetime) -> FactValue:

@@ -12,11 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from backoffice.criteria.engine import CompileErrors, CompiledSet, compile_set
 from backoffice.criteria.schema import AnswerKind, CriteriaSet
-from backoffice.rulebook import Problem, TestOutcome, read_yaml
+from backoffice.rulebook import Problem, TestOutcome, read_model
 
 SUBDIR = "criteria"
 
@@ -64,18 +62,9 @@ def _where(raw: Any, loc: tuple) -> str:
 
 def parse_file(path: Path) -> tuple[LoadedSet | None, list[Problem]]:
     name = str(path)
-    raw, problems = read_yaml(path, name)
-    if problems:
-        return None, problems
-    if not isinstance(raw, dict):
-        return None, [Problem(name, "", "the file must hold one criteria set (a mapping)")]
-    try:
-        spec = CriteriaSet.model_validate(raw)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            message = err["msg"].removeprefix("Value error, ")
-            problems.append(Problem(name, _where(raw, tuple(err["loc"])), message))
+    spec, raw, problems = read_model(path, name, CriteriaSet, "the file must hold one criteria set (a mapping)",
+                                     where=_where, message=lambda err: err["msg"].removeprefix("Value error, "))
+    if spec is None:
         return None, problems
     problems = _duplicates(name, spec)
     if problems:

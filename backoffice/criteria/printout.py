@@ -1,4 +1,4 @@
-"""The printable record of a submitted assessment (issue 22, points 12 and 13): "Biên bản tự đánh giá" for a
+"""The printable record of a submitted assessment: "Biên bản tự đánh giá" for a
 self-assessment, "Biên bản kiểm tra" for an inspection, as an A4 PDF in the reader's language.
 
 Built with reportlab's platypus (paragraphs and tables that flow over pages) in DejaVu Sans, the font the QR

@@ -59,11 +59,6 @@ class Registry:
         ids = sorted({s.spec.id for s in self.sets.values()})
         return [s for s in (self.current(i, day) for i in ids) if s is not None]
 
-    def for_sector(self, sector: str, day: date) -> list[LoadedSet]:
-        """Sets in force, those made for `sector` first."""
-        sets = self.in_force(day)
-        return sorted(sets, key=lambda s: (sector not in s.spec.sectors, s.spec.id))
-
     def offered(self, sector: str, day: date) -> tuple[list[LoadedSet], bool]:
         """The sets an organization of `sector` is assessed with: those made for its sector (and those made for
         every sector: no `sectors`). When none is (sector "other"), every set in force, and True: the person

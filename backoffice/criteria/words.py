@@ -1,4 +1,4 @@
-"""Conditions and thresholds in words (issue 22, point 12): a reader sees "từ 80% trở lên", never `value >= 0.8`.
+"""Conditions and thresholds in words: a reader sees "từ 80% trở lên", never `value >= 0.8`.
 
 Words are derived from the structure of a band's compiled expression (rule-engine's syntax tree): comparisons of
 the criterion's value with a number or with another asked item, joined by "and"/"or". A band the tree cannot

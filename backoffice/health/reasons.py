@@ -1,4 +1,4 @@
-"""Health reasons of recorded check-ins, shown in the reader's language (issue 22, point 15).
+"""Health reasons of recorded check-ins, shown in the reader's language.
 
 A check-in keeps what decided its colour — the rule id and version, the outcome id and the values the outcome's
 reason quotes (`status_params`) — beside the reason as rendered when scanned (`status_reason`). At display the

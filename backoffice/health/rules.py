@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Literal
 
 import rule_engine
 from flask import current_app
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from backoffice.health.vaccines import vaccine_key
-from backoffice.rulebook import Problem, read_yaml
+from backoffice.rulebook import Problem, read_model
 
 if TYPE_CHECKING:
     from backoffice.health.status import HealthStatus
@@ -144,16 +144,9 @@ def _context_for(params: dict) -> rule_engine.Context:
 def load_file(path: Path) -> tuple[RuleSet | None, list[Problem]]:
     """Parse, validate and compile one rule file; every problem found is returned, none raised."""
     name = path.name
-    raw, problems = read_yaml(path, name)
-    if problems:
+    spec, _raw, problems = read_model(path, name, RuleFile, "the file must be a mapping (id, version, outcomes…)")
+    if spec is None:
         return None, problems
-    if not isinstance(raw, dict):
-        return None, [Problem(name, "", "the file must be a mapping (id, version, outcomes…)")]
-    try:
-        spec = RuleFile.model_validate(raw)
-    except ValidationError as exc:
-        return None, [Problem(name, ".".join(str(p) for p in err["loc"]), err["msg"]) for err in exc.errors()]
-    problems: list[Problem] = []
     compiled = []
     context = _context_for(spec.params)
     names = set(FACT_TYPES) | set(spec.params)

@@ -209,7 +209,7 @@ def _untranslated(sets: list[RuleSet]) -> list[Problem]:
             for outcome in rule_set.spec.outcomes:
                 if gettext(outcome.reason) == outcome.reason:
                     problems.append(Problem(rule_set.file, f"outcomes.{outcome.id}.reason",
-                                            "no Vietnamese translation in backoffice/qr/translations"))
+                                            "no Vietnamese translation in backoffice/health/translations"))
     return problems
 
 

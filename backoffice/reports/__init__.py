@@ -1,4 +1,4 @@
-"""Reports and dashboards (issue 6): district and city workbooks with native Excel charts, chart images for
+"""Reports and dashboards: district and city workbooks with native Excel charts, chart images for
 pages, a dashboard panel per role, the admin reports page and the `report` CLI group.
 
 Layers: `scope` (what a report covers, checked against backoffice.auth.scope), `queries`/`local`/`health`

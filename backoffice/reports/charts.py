@@ -187,7 +187,7 @@ def checkins_chart(series: q.DaySeries, title: str | None = None) -> Figure:
 
 def status_chart(figures: local.WardFigures) -> Figure:
     fig, ax = _figure(_("Residents by status"))
-    if not figures.known or figures.green + figures.black == 0:
+    if figures.green + figures.black == 0:
         _empty(ax)
         return fig
     ax.pie([figures.green, figures.black], labels=[_("Green"), _("Black")], colors=[GREEN, BLACK],

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
-from flask_admin import BaseView, expose
+from flask import Blueprint, Response, abort, render_template, request
+from flask_admin import expose
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from backoffice import exports
-from backoffice.auth.permissions import deny, has_role
-from backoffice.domain import SECTOR_LABELS, Role, Sector
+from backoffice.auth.permissions import PolicyView, allows, deny
+from backoffice.domain import SECTOR_LABELS, Sector
 from backoffice.reports import charts, local, queries as q, service
-from backoffice.reports.scope import REPORT_ROLES, ReportForbidden, ReportNotFound, ReportScope, resolve
+from backoffice.reports.scope import ReportForbidden, ReportNotFound, ReportScope, resolve
 
 bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates")
 
@@ -28,7 +28,7 @@ def _chart_language(endpoint: str, values: dict) -> None:
     after switching to English (and back). Every template's `url_for('reports.chart', …)` gets it."""
     if endpoint == "reports.chart":
         values.setdefault("lang", str(get_locale()))
-OWN_CHARTS = {"ward-status": Role.WARD_OFFICER, "org-checkins": Role.ORG_ADMIN}
+OWN_CHARTS = {"ward-status": "reports.ward", "org-checkins": "reports.organization"}  # chart → policy action
 
 
 def _int_arg(name: str) -> int | None:
@@ -64,6 +64,18 @@ def request_scope(district: int | None = None) -> ReportScope:
         raise  # unreachable: deny() aborts
 
 
+def _workbook(permission: str, build, *args) -> Response:
+    """One report workbook for the current user, filtered by the request's sector and day."""
+    try:
+        report = build(current_user._get_current_object(), *args,
+                       sector=request.args.get("sector") or None, as_of=_date_arg())
+    except service.ReportNotFound:
+        abort(404)
+    except service.ReportForbidden:
+        deny(permission)
+    return exports.download(report.data, report.filename, exports.XLSX_MIMETYPE)
+
+
 def _image(data: bytes, fmt: str) -> Response:
     response = Response(data, mimetype=charts.FORMATS[fmt])
     response.headers["Cache-Control"] = "private, max-age=60"
@@ -77,7 +89,7 @@ def chart(name: str, fmt: str):
     if fmt not in charts.FORMATS:
         abort(404)
     if name in OWN_CHARTS:
-        if not has_role(OWN_CHARTS[name]):
+        if not allows(OWN_CHARTS[name]):
             deny(f"reports.chart.{name}")
         user = current_user._get_current_object()
         scope_key = f"{user.role}:{user.ward_code}:{user.organization_id}"
@@ -99,16 +111,11 @@ def chart(name: str, fmt: str):
     return _image(charts.cached_image(name, fmt, rs.key, draw), fmt)
 
 
-class ReportsView(BaseView):
+class ReportsView(PolicyView):
     """Reports page: district, sector and date pickers over the user's scope; key figures, charts, workbooks."""
 
-    def is_accessible(self) -> bool:
-        return current_user.is_authenticated and current_user.role in REPORT_ROLES
-
-    def inaccessible_callback(self, name, **kwargs):
-        if not current_user.is_authenticated:
-            return redirect(url_for("auth.login", next=request.full_path))
-        deny("reports.access")
+    action = "reports.area"
+    denied_as = "reports.access"
 
     @expose("/")
     def index(self):
@@ -126,22 +133,8 @@ class ReportsView(BaseView):
 
     @expose("/district/<int:code>.xlsx")
     def district_workbook(self, code: int):
-        try:
-            report = service.build_district_report(current_user._get_current_object(), code,
-                                                   sector=request.args.get("sector") or None, as_of=_date_arg())
-        except service.ReportNotFound:
-            abort(404)
-        except service.ReportForbidden:
-            deny("reports.district")
-        return exports.download(report.data, report.filename, exports.XLSX_MIMETYPE)
+        return _workbook("reports.district", service.build_district_report, code)
 
     @expose("/city.xlsx")
     def city_workbook(self):
-        try:
-            report = service.build_city_report(current_user._get_current_object(),
-                                               sector=request.args.get("sector") or None, as_of=_date_arg())
-        except service.ReportNotFound:
-            abort(404)
-        except service.ReportForbidden:
-            deny("reports.city")
-        return exports.download(report.data, report.filename, exports.XLSX_MIMETYPE)
+        return _workbook("reports.city", service.build_city_report)

@@ -12,9 +12,10 @@ from openpyxl.chart import BarChart, LineChart, PieChart, Reference
 from openpyxl.utils import get_column_letter
 
 from backoffice import exports
+from backoffice.health.staff_share import share
 from backoffice.reports import queries as q
 from backoffice.reports import overlap
-from backoffice.reports.health import green_by_area, share, staff_tally
+from backoffice.reports.health import green_by_area, staff_tally
 from backoffice.reports.labels import LevelCatalogue, level_catalogue, sector_label
 from backoffice.reports.scope import CHECKIN_DAYS, RECENT_DAYS, ReportScope
 from backoffice.timeutil import now_utc, to_local
@@ -242,10 +243,15 @@ def _organization_rows(rs: ReportScope) -> overlap.Prefetch[q.OrgRow]:
     return overlap.Prefetch(lambda: q.organization_rows(plain))
 
 
+def _write(fill: Callable[..., dict], out: IO[bytes] | str, rs: ReportScope, progress: Progress) -> dict:
+    """A workbook written by `fill` while another thread reads the organization rows."""
+    with _organization_rows(rs) as org_rows, exports.write_only_workbook() as wb:
+        return fill(wb, out, rs, progress, org_rows)
+
+
 def write_district_workbook(out: IO[bytes] | str, rs: ReportScope, progress: Progress = _noop) -> dict:
     """One district (or one district × sector): summary with charts, and the organizations sheet."""
-    with _organization_rows(rs) as org_rows, exports.write_only_workbook() as wb:
-        return _fill_district_workbook(wb, out, rs, progress, org_rows)
+    return _write(_fill_district_workbook, out, rs, progress)
 
 
 def _fill_district_workbook(wb: Workbook, out: IO[bytes] | str, rs: ReportScope, progress: Progress,
@@ -328,8 +334,7 @@ def city_steps(rs: ReportScope) -> int:
 def write_city_workbook(out: IO[bytes] | str, rs: ReportScope, progress: Progress = _noop) -> dict:
     """Every district of the scope (the city, or a department's districts and sector): a summary across the
     districts with charts, then one sheet of organizations per district."""
-    with _organization_rows(rs) as org_rows, exports.write_only_workbook() as wb:
-        return _fill_city_workbook(wb, out, rs, progress, org_rows)
+    return _write(_fill_city_workbook, out, rs, progress)
 
 
 def _fill_city_workbook(wb: Workbook, out: IO[bytes] | str, rs: ReportScope, progress: Progress,

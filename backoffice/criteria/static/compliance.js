@@ -1,4 +1,4 @@
-// Compliance list: the level filter offers the levels of the chosen criteria set only (issue 22, point 13).
+// Compliance list: the level filter offers the levels of the chosen criteria set only.
 // The levels of every set come in a JSON block of the page; choosing another set swaps the options.
 (function () {
   "use strict";
