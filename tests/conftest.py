@@ -105,6 +105,12 @@ def csrf_token(client, path: str = "/admin/") -> str:
     return match.group(1) or match.group(2)
 
 
+def post_json(browser, url: str, body: dict):
+    """A JSON POST from a logged-in browser, with the CSRF header the page's script sends."""
+    token = csrf_token(browser.client, "/admin/")
+    return browser.client.post(url, json=body, headers={"X-CSRFToken": token})
+
+
 def login(client, username: str, password: str = DEMO_PASSWORD):
     token = csrf_token(client, "/login")
     return client.post("/login", data={"username": username, "password": password, "csrf_token": token})
@@ -179,3 +185,14 @@ def fresh_login(app):
 def get_user(username: str):
     from backoffice.models import User
     return _db.session.scalar(select(User).where(User.username == username))
+
+
+@pytest.fixture(scope="module")
+def report_data(app) -> dict:
+    """The reports tests' own organizations, check-ins and assessments (`reports_support.make_report_data`),
+    made once per module."""
+    from reports_support import make_report_data
+    with app.app_context():
+        data = make_report_data()
+        _db.session.remove()
+    return data

@@ -1,43 +1,11 @@
-"""Helpers for the import tests: real .xlsx files built with openpyxl, unique valid tax codes."""
+"""Workbooks for the import tests: real .xlsx files built with openpyxl, rows of organizations."""
 from __future__ import annotations
 
 import io
-import itertools
-import random
 from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
-from stdnum.vn import mst
-
-# 9-digit heads starting with 0 (spreadsheets lose that zero), from a random point so that other tests'
-# sequences and the demo seed do not meet ours; codes already in the database are skipped as well.
-_heads = itertools.count(random.SystemRandom().randrange(20_000_000, 90_000_000))
-
-
-def tax_codes(n: int) -> list[str]:
-    """`n` valid tax codes nobody uses yet, each with a leading zero."""
-    codes = []
-    while len(codes) < n:
-        head = f"{next(_heads):09d}"
-        try:
-            code = head + mst.calc_check_digit(head)
-        except Exception:
-            continue
-        if mst.is_valid(code) and not _taken(code):
-            codes.append(code)
-    return codes
-
-
-def _taken(code: str) -> bool:
-    from flask import has_app_context
-    if not has_app_context():
-        return False
-    from sqlalchemy import select
-    from backoffice.extensions import db
-    from backoffice.models import Organization
-    return db.session.scalar(select(Organization.id).where(Organization.tax_code.like(code + "%"))) is not None
-
 
 ORG_HEADER = ["Tên doanh nghiệp", "Mã số thuế", "Địa chỉ", "Quận/Huyện", "Phường/Xã", "Ngành", "Người liên hệ",
               "Số điện thoại", "Email", "Số lao động"]

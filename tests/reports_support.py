@@ -11,10 +11,11 @@ from sqlalchemy import func, insert, select
 
 from backoffice.extensions import db
 from backoffice.models import (
-    Assessment, CheckIn, CriteriaSetVersion, Location, Organization, Person, Staff,
+    Assessment, CheckIn, CriteriaSetVersion, Location, Organization, Staff,
 )
 from backoffice.models.base import utcnow
 from backoffice.timeutil import LOCAL_TZ, local_today
+from factories import build_organization, new_person
 
 Q1, Q3, BEN_NGHE = 760, 770, 26740
 
@@ -24,10 +25,6 @@ def levels(tag: str) -> list[dict]:
              "colour": "success", "may_operate": True},
             {"id": f"rpt_unsafe_{tag}", "label": {"vi": f"Không an toàn (thử {tag})", "en": f"Unsafe (test {tag})"},
              "colour": "danger", "may_operate": False}]
-
-
-def _tax_code() -> str:
-    return "9" + "".join(secrets.choice("0123456789") for _ in range(9))
 
 
 def make_report_data() -> dict:
@@ -42,15 +39,11 @@ def make_report_data() -> dict:
     names = [f'=HYPERLINK("http://evil.example","Bấm vào đây {tag}")', f"+84 Quán Cà Phê Báo Cáo {tag}",
              f"Công ty Báo Cáo Quận Một {tag}"]
     for name, sector in zip(names, ("food_service", "food_service", "enterprise")):
-        org = Organization(name=name, tax_code=_tax_code(), sector=sector, address="1 Lê Lợi", ward_code=BEN_NGHE,
-                           district_code=Q1, status="active", contact_name="Thử")
+        org = build_organization(name, sector=sector, contact_name="Thử")
         db.session.add(org)
         orgs.append(org)
     db.session.flush()
-    person = Person(id_number="0790" + "".join(secrets.choice("0123456789") for _ in range(8)),
-                    full_name="Người Thử Báo Cáo", ward_code=BEN_NGHE, qr_ref=secrets.token_urlsafe(12))
-    db.session.add(person)
-    db.session.flush()
+    person = new_person("Người Thử Báo Cáo", BEN_NGHE, green=False, commit=False, birth_date=None)
     locations = []
     for org in orgs:
         loc = Location(organization_id=org.id, name="Cổng chính")

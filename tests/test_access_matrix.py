@@ -28,7 +28,8 @@ from backoffice.models import TestResult as _TestResult
 from backoffice.models.base import utcnow
 import conftest
 from conftest import DEMO_USERS, csrf_token, get_user
-from foundation_support import Isolated, as_multidict, new_tax_code, first_hidden, ids_visible, model_form, primary_key
+from factories import build_organization, build_person, new_id_number
+from pages_support import Isolated, as_multidict, first_hidden, ids_visible, model_form, primary_key
 
 ACTIONS = ["list", "details", "create_get", "create_post", "edit_get", "edit_post", "delete", "export_csv",
            "export_xlsx"]
@@ -54,13 +55,12 @@ def unique(prefix: str) -> str:
 
 # --- disposable rows in a user's scope, modelled on a row the user can already reach -----------------
 def _new_org(t: Organization):
-    return Organization(name=unique("Matrix org"), tax_code=new_tax_code(), sector=t.sector, address="1 Lê Lợi",
-                        ward_code=t.ward_code, district_code=t.district_code, status="active")
+    return build_organization(unique("Matrix org"), sector=t.sector, ward_code=t.ward_code,
+                              district_code=t.district_code)
 
 
 def _new_person(t: Person):
-    return Person(id_number=f"0799{secrets.randbelow(10**8):08d}", id_type="cccd", full_name=unique("Matrix"),
-                  ward_code=t.ward_code, qr_ref=secrets.token_urlsafe(12))
+    return build_person(unique("Matrix"), t.ward_code, id_type="cccd", id_number=new_id_number("0799"))
 
 
 FACTORIES = {
@@ -244,7 +244,7 @@ def test_access(app, ctx, clients, edit_targets, endpoint, username, action):
             assert "attachment" in response.headers["Content-Disposition"]
 
 
-# --- widening: a write, a scan or a check-in never makes a resident readable (issue 14) ----------------------
+# --- widening: a write, a scan or a check-in never makes a resident readable ----------------------
 PERSON_ENDPOINTS = ["person", "vaccination", "testresult", "recovery"]
 
 
@@ -255,7 +255,7 @@ def widened(app, clients):
     from backoffice.scanning.self_checkin import national_text
     from backoffice.scanning.payload import issue_personal_payload
     from backoffice.scanning.service import record_scan
-    from qr_support import checkpoint
+    from factories import checkpoint
     with app.app_context():
         resident = _new_person(db.session.scalar(select(Person).order_by(Person.id)))
         resident.birth_date = date(1990, 1, 1)

@@ -1,4 +1,4 @@
-"""Issue 14, point 8 (accounts): registration does not tell whether a username exists; an attacker elsewhere
+"""Registration does not tell whether a username exists; an attacker elsewhere
 cannot lock a user out; X-Forwarded-For only from trusted proxies; weak passwords refused (zxcvbn); "must change
 password" holds on every request; sessions have an absolute lifetime and a Secure cookie outside development."""
 from __future__ import annotations
@@ -15,7 +15,8 @@ from backoffice.extensions import db
 from backoffice.models import AuditLog, User, UserSession
 from backoffice.models.base import utcnow
 from conftest import csrf_token, get_user
-from foundation_support import Isolated, alerts, dedicated_app, field_errors, new_tax_code, vi
+from factories import new_account, new_tax_code
+from pages_support import Isolated, dedicated_app, field_errors, vi
 
 PASSWORD = "Kh0ng-doan-duoc-2021"
 WEAK_MESSAGE = ("This password is too easy to guess (a common password, a name, a date or a simple pattern). "
@@ -24,10 +25,7 @@ WEAK_MESSAGE = ("This password is too easy to guess (a common password, a name, 
 
 @pytest.fixture()
 def account(app, ctx):
-    username = f"acct.{secrets.token_hex(4)}"
-    org = get_user("org1.admin").organization_id
-    accounts.create_user(username, PASSWORD, "checkpoint_staff", organization_id=org, full_name="Hardening test")
-    return username
+    return new_account(PASSWORD, "acct", "Hardening test")
 
 
 def client(app):

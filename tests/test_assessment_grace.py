@@ -1,4 +1,4 @@
-"""Issue 22, point 4: a new organization is not "overdue" for its first self-assessment until the grace period
+"""A new organization is not "overdue" for its first self-assessment until the grace period
 (BACKOFFICE_FIRST_ASSESSMENT_GRACE_DAYS, default 14) from its approval is over — and the compliance list, the
 report figures, the report rows and the organization's home agree (criteria.overdue decides for all). Imported
 organizations never silently get the sector "Khác": a missing or unknown sector is the row's error."""
@@ -20,18 +20,17 @@ from backoffice.reports.local import OrgFigures
 from backoffice.reports.scope import ReportScope
 from backoffice.timeutil import local_today, now_utc
 from conftest import get_user
-from foundation_support import new_tax_code
-from imports_support import ORG_HEADER, org_row, tax_codes, xlsx
+from factories import build_organization, new_tax_code, tax_codes
+from imports_support import ORG_HEADER, org_row, xlsx
 
 Q1, BEN_NGHE = 760, 26740
 
 
 def _org(approved_days_ago: int | None, created_days_ago: int = 60) -> Organization:
     now = now_utc()
-    org = Organization(name=f"Hộ kinh doanh Ân Hạn {secrets.token_hex(3)}", tax_code=new_tax_code("04"),
-                       sector="food_service", ward_code=BEN_NGHE, district_code=Q1, status="active",
-                       created_at=now - timedelta(days=created_days_ago), updated_at=now,
-                       decided_at=None if approved_days_ago is None else now - timedelta(days=approved_days_ago))
+    org = build_organization(f"Hộ kinh doanh Ân Hạn {secrets.token_hex(3)}", tax_code=new_tax_code("04"),
+                             address=None, created_at=now - timedelta(days=created_days_ago), updated_at=now,
+                             decided_at=None if approved_days_ago is None else now - timedelta(days=approved_days_ago))
     db.session.add(org)
     db.session.commit()
     return org

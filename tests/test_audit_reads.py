@@ -1,4 +1,4 @@
-"""Every read of a resident's record is audited (issue 14, point 6): who, their unit, whose record, why.
+"""Every read of a resident's record is audited: who, their unit, whose record, why.
 
 Each kind of read — details and edit pages of residents and their vaccinations, tests and recoveries, list pages
 and searches, ajax lookups, exports, the personal QR card pages, the check-in list — leaves exactly one entry,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import csrf_token
-from foundation_support import dedicated_app, vi
+from pages_support import dedicated_app, vi
 
 REDIS_URI = "redis://127.0.0.1:6379/15"
 LIMITS = {"LOGIN_LIMIT_PER_USERNAME": "3 per minute", "LOGIN_LIMIT_PER_IP": "5 per minute"}

@@ -15,7 +15,8 @@ from backoffice.extensions import db
 from backoffice.models import AuditLog, UserSession
 from backoffice.models.base import utcnow
 from conftest import DEMO_PASSWORD, csrf_token, get_user
-from foundation_support import Isolated, alerts, vi
+from factories import new_account
+from pages_support import Isolated, alerts, vi
 
 PASSWORD = "Kh0ng-doan-duoc-2021"
 
@@ -23,10 +24,7 @@ PASSWORD = "Kh0ng-doan-duoc-2021"
 @pytest.fixture()
 def account(app, ctx):
     """A checkpoint staff account of org1 of its own (tests here log it out, change its password…)."""
-    username = f"auth.{secrets.token_hex(4)}"
-    org = get_user("org1.admin").organization_id
-    accounts.create_user(username, PASSWORD, "checkpoint_staff", organization_id=org, full_name="Auth test")
-    return username
+    return new_account(PASSWORD, "auth", "Auth test")
 
 
 def client(app):
@@ -132,7 +130,7 @@ def test_deactivation_by_the_admin_ends_the_session(app, account, as_user):
     admin = Isolated(app, as_user("admin"))
     user_id = get_user(account).id
     page = admin.get(f"/admin/user/edit/?id={user_id}").get_data(as_text=True)
-    from foundation_support import as_multidict, model_form
+    from pages_support import as_multidict, model_form
     data = as_multidict(model_form(page)["fields"], active=None)  # untick "active"
     assert admin.post(f"/admin/user/edit/?id={user_id}", data=data).status_code == 302
     db.session.expire_all()

@@ -20,7 +20,7 @@ from backoffice.scanning import devices
 from backoffice.scanning.payload import REASONS
 from campaign_support import report_fixture, tried
 from conftest import csrf_token, get_user
-from foundation_support import Isolated, dedicated_app
+from pages_support import Isolated, dedicated_app
 
 _campaign = report_fixture("bad-input campaign, HTTP")
 HTTP = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)

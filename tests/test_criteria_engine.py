@@ -175,7 +175,7 @@ def test_rules_check_reports_every_problem_of_every_file(app, tmp_path):
 def test_app_refuses_to_start_on_an_invalid_set(tmp_path):
     from backoffice import create_app
     from backoffice.criteria.registry import CriteriaSetError
-    from tests.conftest import test_config
+    from conftest import test_config
     rules = _broken_rules_dir(tmp_path)
     with pytest.raises(CriteriaSetError) as info:
         create_app(test_config(f"sqlite:///{tmp_path / 'x.sqlite3'}", BACKOFFICE_RULES_DIR=str(rules)))

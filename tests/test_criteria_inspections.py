@@ -1,4 +1,4 @@
-"""Issue 22, points 12 and 13: results in words, set names in history, printable records (PDF read back with
+"""Results in words, set names in history, printable records (PDF read back with
 poppler), inspections with notes, findings, a deadline and a follow-up, sets offered by sector, the level filter
 per set."""
 from __future__ import annotations
@@ -17,9 +17,10 @@ from backoffice.criteria.schema import CriteriaSet
 from backoffice.demo.seed import KNOWN_ORGS
 from backoffice.domain import AssessmentKind
 from backoffice.extensions import db
-from backoffice.models import Assessment, AuditLog, Organization
+from backoffice.models import Assessment, AuditLog
 from backoffice.timeutil import local_today
-from tests.conftest import get_user
+from conftest import get_user
+from factories import demo_org
 
 FOOD = {"C1": "full", "C2": 90, "C3": "yes", "C4": "both", "C8": "yes", "C9": "weekly", "C10": "no"}
 FORM = {"q_C1": "full", "q_C2": "90", "q_C3": "yes", "q_C4": "both", "q_C8": "yes", "q_C9": "weekly", "q_C10": "no"}
@@ -27,17 +28,13 @@ RAW_CONDITION = re.compile(r"\b(?:value|percent)\s*(?:<=|>=|==|<|>)|critical_fai
 needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils is not installed")
 
 
-def _org(code: str) -> Organization:
-    return db.session.scalar(select(Organization).where(Organization.tax_code == KNOWN_ORGS[code]["tax_code"]))
-
-
 def _org_id(app, code: str) -> int:
     with app.app_context():
-        return _org(code).id
+        return demo_org(code).id
 
 
 def _pdf_text(pdf: bytes) -> str:
-    from tests.qr_print_support import pdf_pages_png, pdf_text
+    from pdf_support import pdf_pages_png, pdf_text
     assert pdf.startswith(b"%PDF-")
     assert pdf_pages_png(pdf)  # poppler renders it as a viewer would
     return " ".join(pdf_text(pdf).split())  # table cells wrap: compare on single spaces
@@ -52,7 +49,7 @@ def _submit_self(browser, form: dict) -> int:
     return assessment_id
 
 
-# --- point 12: in words -------------------------------------------------------------------------------------
+# --- in words -------------------------------------------------------------------------------------
 def test_result_names_failing_criteria_and_thresholds_in_words(app, as_user):
     org1 = as_user("org1.admin")
     assessment_id = _submit_self(org1, FORM)
@@ -119,10 +116,10 @@ def test_history_shows_set_names_and_the_record_prints(app, as_user):
     assert org1.get(f"/admin/assessment/{draft_id}/pdf").status_code == 404
 
 
-# --- point 13: inspections ---------------------------------------------------------------------------------
+# --- inspections ---------------------------------------------------------------------------------
 def test_inspection_record_deadline_and_follow_up(app, ctx):
     inspector, owner, other = get_user("inspector.q1"), get_user("org1.admin"), get_user("org2.admin")
-    org = _org("org1")
+    org = demo_org("org1")
     today = local_today()
     with app.test_request_context():
         draft = service.start_assessment(inspector, org.id, "hcm-food-service", AssessmentKind.INSPECTION)
@@ -253,7 +250,7 @@ def test_compliance_level_filter_is_per_set(app, as_user):
     offered = set(re.findall(r'<option value="([a-z_]+)"', level_select)) - {"none", "not_evaluable"}
     assert offered == food_levels
     with app.app_context():
-        stored = service.latest_self_assessment(_org("org1").id)
+        stored = service.latest_self_assessment(demo_org("org1").id)
         level, org_id = stored.level, stored.organization_id
     listed = admin.get(f"/admin/compliance/?set=hcm-food-service&level={level}").get_data(as_text=True)
     assert f'data-org="{org_id}"' in listed

@@ -11,18 +11,14 @@ from backoffice.criteria import service
 from backoffice.criteria.display import criterion_views
 from backoffice.criteria.facts import staff_green_share
 from backoffice.criteria.registry import Registry, check_dir
-from backoffice.demo.seed import KNOWN_ORGS
 from backoffice.extensions import db
 from backoffice.models import Assessment, Organization, Staff
 from backoffice.models.base import utcnow
-from tests.conftest import get_user
+from conftest import get_user
+from factories import demo_org
 
 SCHOOL = (PROJECT_ROOT / "rules" / "criteria" / "hcm-school.yaml").read_text(encoding="utf-8")
 ANSWERS = {"S2": "yes", "S3": "yes", "S4": "yes", "S5": "yes", "S6": "no", "S7": "no", "S8": "crowded", "S9": 18}
-
-
-def _org1() -> Organization:
-    return db.session.scalar(select(Organization).where(Organization.tax_code == KNOWN_ORGS["org1"]["tax_code"]))
 
 
 @pytest.fixture()
@@ -46,7 +42,7 @@ def own_set(app, ctx, tmp_path, monkeypatch):
 
 def test_stored_result_never_changes_with_a_new_version(app, own_set):
     set_id, path, use, rules_dir = own_set
-    user, org = get_user("org1.admin"), _org1()
+    user, org = get_user("org1.admin"), demo_org("org1")
     with app.test_request_context():
         draft = service.start_assessment(user, org.id, set_id)
         done = service.save_answers(user, draft.id, ANSWERS, submit=True)
@@ -82,7 +78,7 @@ def test_stored_result_never_changes_with_a_new_version(app, own_set):
 
 def test_bad_answers_save_nothing(app, own_set):
     set_id, _path, _use, _dir = own_set
-    user, org = get_user("org1.admin"), _org1()
+    user, org = get_user("org1.admin"), demo_org("org1")
     with app.test_request_context():
         draft = service.start_assessment(user, org.id, set_id)
         bad = dict(ANSWERS, S2="maybe", S8="buffet", S9=12.5)
@@ -100,7 +96,7 @@ def test_bad_answers_save_nothing(app, own_set):
 
 
 def test_scope_and_roles(app, ctx):
-    org1 = _org1()
+    org1 = demo_org("org1")
     with app.test_request_context():
         with pytest.raises(service.NotFound):
             service.start_assessment(get_user("inspector.q3"), org1.id, "hcm-food-service", service.AssessmentKind.INSPECTION)
@@ -115,7 +111,7 @@ def test_scope_and_roles(app, ctx):
 
 def test_staff_green_share_fact(app, ctx):
     from backoffice.health.status import colours_for
-    org1 = _org1()
+    org1 = demo_org("org1")
     staff = db.session.execute(select(Staff.person_id).where(Staff.organization_id == org1.id,
                                                              Staff.active.is_(True))).scalars().all()
     now = utcnow()

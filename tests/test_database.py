@@ -16,9 +16,9 @@ from backoffice.models import AuditLog, CheckIn
 from backoffice.models.base import utcnow
 from backoffice.scanning import devices
 from backoffice.scanning.payload import issue_personal_payload
-from tests.conftest import get_user
-from tests.foundation_support import dedicated_app
-from tests.qr_support import checkpoint, new_person
+from conftest import get_user
+from pages_support import dedicated_app
+from factories import checkpoint, new_person
 
 _fork = multiprocessing.get_context("fork")
 

@@ -1,4 +1,4 @@
-"""Issue 22, point 2: impossible dates are refused, with one set of rules (backoffice.date_bounds) for the field
+"""Impossible dates are refused, with one set of rules (backoffice.date_bounds) for the field
 checks, the admin forms (residents, vaccinations, test results, recoveries) and the resident import: birth dates in
 the future or over 120 years ago, vaccinations before the first COVID-19 vaccinations (configurable) or in the future,
 test results and recoveries in the future."""
@@ -16,7 +16,8 @@ from backoffice import date_bounds
 from backoffice.extensions import db
 from backoffice.models import Person, Recovery, TestResult, Vaccination
 from backoffice.timeutil import local_today, now_utc
-from foundation_support import explain
+from factories import new_id_number, new_person
+from pages_support import explain
 from imports_support import xlsx
 
 
@@ -75,11 +76,7 @@ def test_test_results_and_recoveries(ctx):
 # --- admin forms -------------------------------------------------------------------------------------------
 
 def _resident() -> Person:
-    id_number = "0794" + "".join(secrets.choice("0123456789") for _ in range(8))
-    person = Person(id_number=id_number, full_name="Đỗ Văn Ngày", ward_code=26740, qr_ref=secrets.token_urlsafe(12))
-    db.session.add(person)
-    db.session.commit()
-    return person
+    return new_person("Đỗ Văn Ngày", 26740, green=False, birth_date=None, id_number=new_id_number("0794"))
 
 
 def _count(model, *where) -> int:

@@ -1,4 +1,4 @@
-"""Every export of every Flask-Admin view downloads in full (issue 14, point 10).
+"""Every export of every Flask-Admin view downloads in full.
 
 The views are discovered from the app's Admin, not listed here: for each model view the user's role may export,
 the list page must offer each export type, and each download (csv, xlsx) must hold exactly the rows the list
@@ -27,7 +27,7 @@ from backoffice.models import AuditLog, CheckIn, Location, Person
 from backoffice.models.audit import PersonRead
 from backoffice.timeutil import now_utc
 from conftest import get_user
-from foundation_support import acting_as, read_csv
+from pages_support import acting_as, read_csv
 
 _COUNT_RE = re.compile(r'class="nav-link active">[^<]*?\((\d+)\)')
 

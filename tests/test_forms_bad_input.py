@@ -11,7 +11,8 @@ from backoffice.extensions import db
 from backoffice.identifiers import clean_phone, clean_tax_code
 from backoffice.models import Organization, Ward
 from conftest import csrf_token
-from foundation_support import Isolated, explain, field_errors, new_tax_code, vi
+from factories import new_tax_code
+from pages_support import Isolated, explain, field_errors, vi
 
 Q1, Q3 = 760, 770
 LONGER = ("Field cannot be longer than %(max)d character.", "Field cannot be longer than %(max)d characters.")

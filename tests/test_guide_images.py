@@ -1,4 +1,4 @@
-"""Issue 22, point 19: every picture a guide template shows exists in backoffice/static/guide (taken by
+"""Every picture a guide template shows exists in backoffice/static/guide (taken by
 tests/e2e/test_guide_screens.py), is a small PNG, and no picture there is left unused."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 22, point 1: vaccine products come from one vocabulary, the rule file's `vaccines:` (code, name, synonyms).
+"""Vaccine products come from one vocabulary, the rule file's `vaccines:` (code, name, synonyms).
 Typed names resolve case-, space-, punctuation- and diacritic-insensitively; the admin form offers a select list;
 the resident import maps names and refuses an unknown product at its cell; migration 0009 maps stored spellings
 (and keeps, and lists, what it cannot map); a dose typed "AstraZeneca" 20 days ago makes its resident green."""
@@ -22,7 +22,8 @@ from backoffice.health import rules as health_rules
 from backoffice.health import tally as health_tally
 from backoffice.health import vaccines
 from backoffice.timeutil import local_today, now_utc
-from foundation_support import dedicated_app, explain, select_options
+from factories import new_id_number, new_person
+from pages_support import dedicated_app, explain, select_options
 from imports_support import xlsx
 
 RULE_FILE = Path(__file__).resolve().parent.parent / "rules" / "health_status" / "hcm-1913.yaml"
@@ -77,15 +78,7 @@ def test_the_schema_refuses_a_code_the_column_cannot_hold(tmp_path):
 # --- the admin form ------------------------------------------------------------------------------------------
 
 def _resident() -> Person:
-    while True:
-        id_number = "0792" + "".join(secrets.choice("0123456789") for _ in range(8))
-        if db.session.scalar(select(Person.id).where(Person.id_number == id_number)) is None:
-            break
-    person = Person(id_number=id_number, full_name="Trần Thị Vắc Xin", ward_code=26740,
-                    qr_ref=secrets.token_urlsafe(12))
-    db.session.add(person)
-    db.session.commit()
-    return person
+    return new_person("Trần Thị Vắc Xin", 26740, green=False, birth_date=None, id_number=new_id_number("0792"))
 
 
 def test_admin_form_offers_the_vocabulary_and_refuses_free_text(as_user, ctx):

@@ -1,4 +1,4 @@
-"""Issue 22, point 11: sheets read with python-calamine after a survey that keeps every check of openpyxl's
+"""Sheets read with python-calamine after a survey that keeps every check of openpyxl's
 path; what the survey cannot vouch for is read by openpyxl."""
 from __future__ import annotations
 

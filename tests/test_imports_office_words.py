@@ -1,4 +1,4 @@
-"""Issue 22, points 9 and 10: sector labels as offices write them, and every error of a row at once."""
+"""Sector labels as offices write them, and every error of a row at once."""
 from __future__ import annotations
 
 import pytest
@@ -7,7 +7,8 @@ from flask_babel import force_locale
 from backoffice.imports import service, staging
 from backoffice.imports.kinds.organizations import sector_of
 from conftest import get_user
-from imports_support import ORG_HEADER, org_row, tax_codes, write, xlsx
+from factories import tax_codes
+from imports_support import ORG_HEADER, org_row, write, xlsx
 
 
 @pytest.fixture(autouse=True)

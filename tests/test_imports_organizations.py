@@ -19,7 +19,8 @@ from backoffice.extensions import db
 from backoffice.imports import service, staging
 from backoffice.models import AuditLog, ImportRecord, Organization, User
 from conftest import get_user
-from imports_support import ORG_HEADER, org_row, tax_codes, write, xlsx
+from factories import tax_codes
+from imports_support import ORG_HEADER, org_row, write, xlsx
 
 
 
@@ -155,7 +156,7 @@ def test_each_row_error_at_its_cell(ctx, tmp_path):
 def test_csv_import(ctx, tmp_path):
     admin = get_user("admin")
     code = tax_codes(1)[0]
-    # A new organization states its sector (issue 22, point 4: never a silent "Khác").
+    # A new organization states its sector (never a silent "Khác").
     text = ("Tên doanh nghiệp;MST;Quận/Huyện;Phường/Xã;SĐT;Ngành\r\n"
             "Cửa hàng Ánh Dương;{};Q1;P. Tân Định;0903 555 666;Siêu thị\r\n")
     path = write(tmp_path, "ds.csv", ("\ufeff" + text.format(int(code))).encode())
@@ -171,7 +172,7 @@ def test_inspector_scope(ctx, tmp_path):
     rows = [ORG_HEADER, org_row(mine), org_row(theirs, district="Quận 3", ward="Phường 02"),
             org_row("0100233488", name="Đổi tên trái phép")]  # org2 of the demo data, in Quận 3
     record = preview(inspector, write(tmp_path, "q1.xlsx", xlsx(rows)))
-    # Both error rows lie outside the inspector's districts, counted apart (issue 22, point 10).
+    # Both error rows lie outside the inspector's districts, counted apart.
     assert record.counts == {"new": 1, "update": 0, "unchanged": 0, "error": 2, "outside": 2}
     assert record.district_code == 760
     errors = {line["r"]: line["e"][0] for line in lines(record) if line["s"] == "error"}

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from backoffice.extensions import db
 from backoffice.models import ImportRecord, Organization, Person, Staff, Vaccination
 from conftest import get_user
-from imports_support import ORG_HEADER, org_row, tax_codes, xlsx
+from factories import tax_codes
+from imports_support import ORG_HEADER, org_row, xlsx
 
 BASE = "/admin/imports/organizations/"
 
@@ -159,7 +160,7 @@ def test_staff_import(app, as_user):
     with app.app_context():
         org_id = get_user("org1.admin").organization_id
         staff = {s.id_number: s for s in db.session.scalars(select(Staff).where(Staff.organization_id == org_id))}
-        # An imported ID number links nothing (issue 14): the person proves the link (backoffice.staff).
+        # An imported ID number links nothing: the person proves the link (backoffice.staff).
         assert staff["079090000001"].position == "Bếp trưởng" and staff["079090000001"].person_id is None
         assert staff["079301000123"].phone == "+84912223333"
     assert as_user("admin").get(base).status_code == 403  # staff lists belong to organization admins

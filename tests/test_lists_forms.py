@@ -1,4 +1,4 @@
-"""Issue 22, point 20: the new-user form (no role chosen in advance, no "__None", password help per form), the
+"""The new-user form (no role chosen in advance, no "__None", password help per form), the
 personal-QR cards list (pages with counts, print all of a search, names without diacritics, the last digits of the
 ID, every page shown audited), the compliance list's search, and the signing keys page of the city admin."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ from backoffice.models import AuditLog, Organization, Person, PersonalQRIssue, S
 from backoffice.models.audit import PersonRead
 from backoffice.scanning import keyring
 from backoffice.search import fold
-from tests.qr_print_support import new_person
+from factories import build_organization, new_person
 
 
 def _marker() -> int:
@@ -96,10 +96,10 @@ def test_cards_list_pages_with_counts_and_audits_every_page(app, as_user):
 def test_cards_search_without_diacritics_and_by_last_digits(app, as_user):
     suffix = secrets.token_hex(3)
     with app.app_context():
-        person = new_person(f"Nguyễn Văn Ấn Đức {suffix}", BEN_NGHE)
+        person = new_person(f"Nguyễn Văn Ấn Đức {suffix}", BEN_NGHE, green=False)
         db.session.commit()
         pid, tail = person.id, person.id_number[-4:]
-        other_ward = new_person(f"Nguyễn Văn Ấn Đức {suffix}", 26734)  # Tân Định: out of ward.bennghe's scope
+        other_ward = new_person(f"Nguyễn Văn Ấn Đức {suffix}", 26734, green=False)  # Tân Định: out of ward.bennghe's scope
         db.session.commit()
         hidden = other_ward.id
         marker = _marker()
@@ -121,7 +121,7 @@ def test_cards_search_without_diacritics_and_by_last_digits(app, as_user):
 def test_print_all_of_a_search_prints_every_match_not_just_the_page(app, as_user):
     suffix = secrets.token_hex(3)
     with app.app_context():
-        ids = [new_person(f"Lê Thị Lô In {suffix} {i:02d}", BEN_NGHE).id for i in range(3)]
+        ids = [new_person(f"Lê Thị Lô In {suffix} {i:02d}", BEN_NGHE, green=False).id for i in range(3)]
         db.session.commit()
         marker = _marker()
     ward = as_user("ward.bennghe")
@@ -144,7 +144,7 @@ def test_print_all_of_a_too_big_search_is_refused_and_prints_nothing(app, as_use
     monkeypatch.setattr(cards, "MAX_BATCH", 2)  # the limit, made small: the rule is what is tested
     suffix = secrets.token_hex(3)
     with app.app_context():
-        ids = [new_person(f"Trần Văn Quá Nhiều {suffix} {i}", BEN_NGHE).id for i in range(3)]
+        ids = [new_person(f"Trần Văn Quá Nhiều {suffix} {i}", BEN_NGHE, green=False).id for i in range(3)]
         db.session.commit()
     response = as_user("ward.bennghe").post_form("/admin/qr-cards/print", {
         "format": "pdf", "all_matching": "1", "q": f"tran van qua nhieu {suffix}"}, token_from="/admin/qr-cards/")
@@ -167,6 +167,9 @@ def test_fold_matches_the_database_fold(app):
 
 def test_compliance_searches_by_name_without_diacritics_and_by_tax_code(app, as_user):
     with app.app_context():
+        # The demo seeds one organization in District 1: another shows that the search narrows the list.
+        db.session.add(build_organization())
+        db.session.commit()
         org = db.session.scalar(select(Organization).where(Organization.district_code == 760,
                                                            Organization.name.like("%ế%") | Organization.name.like("%à%"))
                                 .order_by(Organization.id).limit(1)) or \

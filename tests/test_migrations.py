@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from backoffice.extensions import db
-from foundation_support import dedicated_app
+from pages_support import dedicated_app
 
 
 def _upgrade_and_compare(app, url: str) -> None:

@@ -1,4 +1,4 @@
-"""Issue 22, points 8, 18 and 20 (part): posters encode a public URL that works (configured outside development,
+"""Posters encode a public URL that works (configured outside development,
 the request's in development, shown on the page), one way to create device tokens and a page that says how to set
 a device up, a new organization's first steps on its home, and a confirmation before a QR code is rotated."""
 from __future__ import annotations
@@ -17,9 +17,9 @@ from backoffice.scanning import devices
 from backoffice.printing import locations
 from backoffice.reports.local import LocationFigures, OrgFigures
 import conftest
-from conftest import Browser, login
-from onboarding_support import PASSWORD, new_organization
-from tests.qr_print_support import png_qr_texts
+from conftest import Browser, DEMO_PASSWORD, login
+from factories import new_organization_with_admin
+from pdf_support import png_qr_texts
 
 ORG1_TAX = "0100047516"
 
@@ -34,7 +34,7 @@ def _text(response) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
-# --- point 8: the public URL ---------------------------------------------------------------------------
+# --- the public URL ---------------------------------------------------------------------------
 def test_outside_development_posters_are_refused_until_the_public_url_is_set(app, as_user, monkeypatch):
     monkeypatch.setitem(app.config, "BACKOFFICE_DEVELOPMENT", False)
     with app.app_context():
@@ -133,7 +133,7 @@ def test_startup_warns_when_posters_cannot_be_printed(caplog, monkeypatch):
     assert not [r for r in caplog.records if "BACKOFFICE_PUBLIC_URL" in r.getMessage()]
 
 
-# --- point 20: rotating asks first ----------------------------------------------------------------------
+# --- rotating asks first ----------------------------------------------------------------------
 def test_rotating_a_location_qr_asks_for_confirmation_first(app, as_user):
     with app.app_context():
         location = _org1_location()
@@ -165,7 +165,7 @@ def test_rotating_a_location_qr_asks_for_confirmation_first(app, as_user):
     assert "Mọi áp phích mã QR đơn vị đã in sẽ ngừng hoạt động" in org_page
 
 
-# --- point 18: device tokens ------------------------------------------------------------------------------
+# --- device tokens ------------------------------------------------------------------------------
 def test_device_tokens_have_one_way_in_and_a_page_that_says_how_to_set_up(app, as_user):
     org1 = as_user("org1.admin")
     listing = org1.get("/admin/devicetoken/").get_data(as_text=True)
@@ -206,7 +206,7 @@ def test_device_tokens_have_one_way_in_and_a_page_that_says_how_to_set_up(app, a
             DeviceToken.token_hash == devices.hash_secret(secret))).last_used_at is not None
 
 
-# --- point 18: the first steps of a new organization ----------------------------------------------------------
+# --- the first steps of a new organization ----------------------------------------------------------
 def _steps(browser) -> dict[str, str]:
     html = browser.get("/admin/").get_data(as_text=True)
     return dict(re.findall(r'data-step="(\w+)" data-done="(\w+)"', html))
@@ -214,9 +214,9 @@ def _steps(browser) -> dict[str, str]:
 
 def test_a_new_organization_home_says_its_first_steps(app, monkeypatch):
     monkeypatch.setitem(app.config, "BACKOFFICE_FIRST_ASSESSMENT_GRACE_DAYS", 0)  # due at once: "due now"
-    org_id, username = new_organization(app)
+    org_id, username = new_organization_with_admin(app)
     client = app.test_client()
-    assert login(client, username, PASSWORD).status_code == 302
+    assert login(client, username, DEMO_PASSWORD).status_code == 302
     browser = Browser(client, username)
     home = browser.get("/admin/")
     html, text = home.get_data(as_text=True), _text(home)

@@ -10,25 +10,18 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from backoffice.demo.seed import BEN_NGHE, KNOWN_ORGS
+from backoffice.demo.seed import BEN_NGHE
 from backoffice.extensions import db
-from backoffice.models import AuditLog, Location, Organization, Person, PersonalQRIssue
+from backoffice.models import AuditLog, Location, Person, PersonalQRIssue
 from backoffice.health import status as health
 from backoffice.printing import locations
 from backoffice.printing import render
 from backoffice.scanning.payload import parse_scan_text
 from backoffice.timeutil import now_utc
-from tests.qr_print_support import needs_pdftoppm, new_person, pdf_pages_png, pdf_text, png_qr_texts, qr_texts
+from factories import demo_org, new_person, person
+from pdf_support import needs_pdftoppm, pdf_pages_png, pdf_text, png_qr_texts, qr_texts
 
 GREEN_ID, BLACK_ID = "079090000001", "079195000004"  # demo residents of Bến Nghé (seed.KNOWN_RESIDENTS)
-
-
-def _org(ctx_key: str) -> Organization:
-    return db.session.scalar(select(Organization).where(Organization.tax_code == KNOWN_ORGS[ctx_key]["tax_code"]))
-
-
-def _person(id_number: str) -> Person:
-    return db.session.scalar(select(Person).where(Person.id_number == id_number))
 
 
 def _issues(person_id: int) -> int:
@@ -41,7 +34,7 @@ def test_location_poster_png_decodes_to_its_checkin_url(app, as_user):
     # In development (the test app) without BACKOFFICE_PUBLIC_URL, the URL is the one the page was reached at:
     # the test client's http://localhost/.
     with app.test_request_context():
-        location = _org("org1").locations[0]
+        location = demo_org("org1").locations[0]
         url = locations.checkin_url(location.qr_token)
         assert url.startswith("http://localhost/c/") and url.isascii()
         location_id = location.id
@@ -57,7 +50,7 @@ def test_location_poster_png_decodes_to_its_checkin_url(app, as_user):
 @needs_pdftoppm
 def test_all_posters_pdf_rasterised_decodes_page_by_page_with_vietnamese_names(app, as_user):
     with app.test_request_context():
-        org = _org("org1")
+        org = demo_org("org1")
         expected = [locations.checkin_url(org.qr_token)] + [
             locations.checkin_url(loc.qr_token) for loc in org.locations if loc.active]
         names = [loc.name for loc in org.locations if loc.active]
@@ -75,8 +68,8 @@ def test_all_posters_pdf_rasterised_decodes_page_by_page_with_vietnamese_names(a
 
 def test_poster_scope_roles_and_bad_urls(app, as_user):
     with app.app_context():
-        org1_location = _org("org1").locations[0].id
-        org1_id = _org("org1").id
+        org1_location = demo_org("org1").locations[0].id
+        org1_id = demo_org("org1").id
     org2 = as_user("org2.admin")
     assert org2.get(f"/admin/qr-posters/location/{org1_location}/poster.pdf").status_code == 404
     assert org2.get(f"/admin/qr-posters/org/{org1_id}/all.pdf").status_code == 404
@@ -97,7 +90,7 @@ def test_poster_scope_roles_and_bad_urls(app, as_user):
 
 def test_rotating_revokes_old_posters_and_deactivation_revokes(app, as_user):
     with app.app_context():
-        org = _org("org1")
+        org = demo_org("org1")
         location = Location(organization_id=org.id, name="Quầy thu ngân tầng 2", address="12 Nguyễn Huệ")
         db.session.add(location)
         db.session.commit()
@@ -144,7 +137,7 @@ def _dark_pixel(image: Image.Image) -> tuple[int, int, int]:
 def test_ward_officer_prints_a_card_that_scans_back(app, as_user):
     officer = as_user("ward.bennghe")
     with app.app_context():
-        green, black = _person(GREEN_ID), _person(BLACK_ID)
+        green, black = person(GREEN_ID), person(BLACK_ID)
         assert health.evaluate(green, now_utc()).colour == "green"
         assert health.evaluate(black, now_utc()).colour == "black"
         ids = {green.id: green.qr_ref, black.id: black.qr_ref}
@@ -184,7 +177,7 @@ def test_ward_officer_prints_a_card_that_scans_back(app, as_user):
 @needs_pdftoppm
 def test_batch_of_residents_is_one_pdf(app, as_user):
     with app.app_context():
-        people = [new_person(f"Cư Dân Lô {i} Trường Sơn", BEN_NGHE) for i in range(10)]
+        people = [new_person(f"Cư Dân Lô {i} Trường Sơn", BEN_NGHE, green=False) for i in range(10)]
         db.session.commit()
         refs = {p.qr_ref for p in people}
         ids = [p.id for p in people]
@@ -203,7 +196,7 @@ def test_ward_officer_scope_and_bad_inputs(app, as_user):
     with app.app_context():
         other_ward = db.session.scalar(select(Person).where(Person.ward_code != BEN_NGHE,
                                                             Person.ward_code.is_not(None)).limit(1))
-        mine = _person(GREEN_ID)
+        mine = person(GREEN_ID)
         outsider_id, mine_id = other_ward.id, mine.id
         before = db.session.scalar(select(func.count()).select_from(PersonalQRIssue))
     assert _print(officer, [outsider_id]).status_code == 404
@@ -241,10 +234,10 @@ def test_register_a_resident_with_the_person_form_rules(app, as_user):
     response = officer.post_form(url, good, token_from=url)
     assert response.status_code == 302 and "q=079198123457" in response.headers["Location"]
     with app.app_context():
-        person = _person("079198123457")
-        assert person.ward_code == BEN_NGHE and person.phone == "+84903123456" and person.qr_ref
+        registered = person("079198123457")
+        assert registered.ward_code == BEN_NGHE and registered.phone == "+84903123456" and registered.qr_ref
         assert db.session.scalar(select(func.count()).select_from(AuditLog).where(
-            AuditLog.action == "persons.create", AuditLog.entity_id == str(person.id))) == 1
+            AuditLog.action == "persons.create", AuditLog.entity_id == str(registered.id))) == 1
     again = officer.post_form(url, good, token_from=url)
     assert again.status_code == 409 and "already registered" in again.get_data(as_text=True).lower() or \
         again.status_code == 409
@@ -260,7 +253,7 @@ def test_render_is_pure_and_rejects_empty_batches():
 
 def test_pages_render_for_their_roles(app, as_user):
     with app.app_context():
-        org1_id = _org("org1").id
+        org1_id = demo_org("org1").id
     for user, url in [("ward.bennghe", "/admin/qr-cards/"), ("ward.bennghe", "/admin/qr-cards/register"),
                       ("admin", "/admin/qr-cards/register"), ("admin", f"/admin/qr-posters/?org={org1_id}"),
                       ("org1.admin", "/admin/qr-posters/"), ("inspector.q1", "/admin/qr-posters/")]:

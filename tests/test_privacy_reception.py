@@ -1,4 +1,4 @@
-"""Issue 14, points 3, 4 and the scan part of 6: no oracle at reception.
+"""No oracle at reception.
 
 The national 1405 text matches ID number, name and date of birth together; the anonymous self check-in answers
 one shape whatever the registry holds; scans are rate-limited per device token, staff user and address with one
@@ -7,7 +7,6 @@ leaves a "person.read" audit entry."""
 from __future__ import annotations
 
 import re
-import secrets
 from datetime import date
 
 import pytest
@@ -18,9 +17,9 @@ from backoffice.models import AuditLog, Person, mask_id
 from backoffice.scanning import devices
 from backoffice.scanning.payload import ScanRejected, issue_personal_payload, normalise_name
 from backoffice.scanning.service import record_scan
-from tests.conftest import get_user
-from tests.foundation_support import vi
-from tests.qr_support import checkpoint, new_person, post_json
+from conftest import get_user, post_json
+from pages_support import vi
+from factories import checkpoint, new_location, new_person, org1
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -32,7 +31,7 @@ def _audits(action: str, **where) -> list[AuditLog]:
     return list(db.session.scalars(stmt))
 
 
-# --- point 3: the national text is matched on all three ----------------------------------------------------
+# --- the national text is matched on all three ----------------------------------------------------
 
 def test_name_normalised_as_the_1405_text_writes_it():
     assert normalise_name("  Đặng  thị Ánh ") == "DANG THI ANH"
@@ -70,7 +69,7 @@ def test_reception_refuses_the_issue_probe_without_a_name(app, as_user):
     assert "Nguyễn" not in response.get_data(as_text=True) and "colour" not in body
 
 
-# --- point 4: masked IDs ------------------------------------------------------------------------------------
+# --- masked IDs ------------------------------------------------------------------------------------
 
 def test_mask_id_shows_only_the_last_four():
     assert mask_id("079090000001") == "********0001"
@@ -93,18 +92,12 @@ def test_reception_answer_has_no_birth_year(app, as_user):
         assert db.session.get(Person, pid) is not None
 
 
-# --- point 3: the self check-in is no oracle ------------------------------------------------------------------
+# --- the self check-in is no oracle ------------------------------------------------------------------
 
 @pytest.fixture()
 def poster(app):
-    from backoffice.models import Location, Organization
-    from backoffice.demo.seed import KNOWN_ORGS
     with app.app_context():
-        org = db.session.scalar(select(Organization).where(Organization.tax_code == KNOWN_ORGS["org1"]["tax_code"]))
-        location = Location(organization_id=org.id, name=f"Cổng riêng tư {secrets.token_hex(2)}")
-        db.session.add(location)
-        db.session.commit()
-        return location.qr_token
+        return new_location(org1(), "Cổng riêng tư").qr_token
 
 
 def _self(app, token: str, data: dict, ip: str = "198.51.100.7"):
@@ -147,7 +140,7 @@ def test_self_checkin_answers_one_shape_whatever_the_registry_holds(app, poster)
     assert 'data-colour="green"' in matched.get_data(as_text=True) and "L. V. X." in matched.get_data(as_text=True)
 
 
-# --- point 3: rate limits -----------------------------------------------------------------------------------
+# --- rate limits -----------------------------------------------------------------------------------
 
 @pytest.fixture()
 def limits(app):
@@ -215,7 +208,7 @@ def test_self_checkin_limit_alerts_once(app, poster, limits):
         assert len(_audits("scan.rate_limited")[alerts_before:]) == 1
 
 
-# --- point 6: a successful scan is an audited read ----------------------------------------------------------------
+# --- a successful scan is an audited read ----------------------------------------------------------------
 
 def test_every_successful_scan_leaves_a_read_entry(app, as_user):
     staff, admin = as_user("org1.staff"), as_user("org1.admin")

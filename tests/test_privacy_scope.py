@@ -1,4 +1,4 @@
-"""Issue 14, points 1, 2 and 8 (sector): an organization's scope never widens to the registry.
+"""An organization's scope never widens to the registry.
 
 A typed or imported ID number links nothing and reveals nothing; a scan (the unsigned national text, a self
 check-in) or a check-in makes no resident readable; a staff row is linked only by the person's own signed QR at
@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import io
 import re
-import secrets
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from backoffice.auth.scope import in_scope, scope
-from backoffice.demo.seed import BEN_NGHE, KNOWN_ORGS
+from backoffice.demo.seed import BEN_NGHE
 from backoffice.extensions import db
 from backoffice.models import (
     AuditLog, CheckIn, Organization, Person, Recovery, Staff, TestResult, Vaccination,
@@ -25,22 +23,11 @@ from backoffice.scanning.payload import issue_personal_payload
 from backoffice.scanning.service import record_scan
 from backoffice.staff import service as staff_links
 from backoffice.timeutil import now_utc
-from foundation_support import as_multidict, model_form
-from tests.conftest import get_user
-from tests.qr_support import checkpoint, new_person, org1
+from pages_support import as_multidict, model_form
+from conftest import get_user
+from factories import checkpoint, new_id_number, new_person, org1, org2
 
 HEALTH_ENDPOINTS = ("vaccination", "testresult", "recovery")
-
-
-def org2() -> Organization:
-    return db.session.scalar(select(Organization).where(Organization.tax_code == KNOWN_ORGS["org2"]["tax_code"]))
-
-
-def _unused_id() -> str:
-    while True:
-        value = "0792" + "".join(secrets.choice("0123456789") for _ in range(8))
-        if db.session.scalar(select(Person.id).where(Person.id_number == value)) is None:
-            return value
 
 
 def _add_staff(org_id: int, id_number: str, name: str = "Nhân viên Riêng Tư") -> int:
@@ -96,7 +83,7 @@ def _status_cell(browser, staff_id: int) -> str:
 
 def test_the_staff_list_answers_the_same_for_an_existing_and_an_unknown_id(as_user, ctx):
     browser = as_user("org1.admin")
-    known, unknown = new_person(name="Người Có Thật").id_number, _unused_id()
+    known, unknown = new_person(name="Người Có Thật").id_number, new_id_number("0792")
     pages = {}
     for id_number in (known, unknown):
         browser.post_form("/admin/staff/new/", {"organization": org1().id, "full_name": "Cùng Một Tên",
@@ -125,7 +112,7 @@ def _upload(browser, base: str, data: bytes) -> str:
 def test_staff_import_with_resident_ids_links_nothing(app, as_user, ctx):
     from imports_support import xlsx
     resident = new_person(name="Cư Dân Nhập Khẩu")
-    unknown = _unused_id()
+    unknown = new_id_number("0792")
     admin = as_user("org1.admin")
     url = _upload(admin, "/admin/imports/staff/", xlsx(
         [["Họ tên", "Số CCCD"], ["Người Một", resident.id_number], ["Người Hai", unknown]]))
@@ -254,7 +241,7 @@ def test_changing_the_typed_id_of_a_linked_row_unlinks_it(as_user, ctx):
     assert _staff(staff_id).person_id == resident.id
     browser = as_user("org1.admin")
     page = browser.get(f"/admin/staff/edit/?id={staff_id}").get_data(as_text=True)
-    data = as_multidict(model_form(page)["fields"], id_number=_unused_id())
+    data = as_multidict(model_form(page)["fields"], id_number=new_id_number("0792"))
     assert browser.post(f"/admin/staff/edit/?id={staff_id}", data=data).status_code == 302
     staff = _staff(staff_id)
     assert staff.person_id is None and staff.link_method is None and staff.linked_at is None

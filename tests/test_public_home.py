@@ -1,10 +1,10 @@
-"""Issue 22, point 21: `/` is a public home page (what the portal is, where to go next), Vietnamese first, no login
+"""`/` is a public home page (what the portal is, where to go next), Vietnamese first, no login
 needed, every link a page that exists and answers without logging in (or the login page itself)."""
 from __future__ import annotations
 
 import re
 
-from tests.test_i18n import english, html_lang, text_of
+from test_i18n import english, html_lang, text_of
 
 
 def test_home_is_public_and_vietnamese(app):

@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import func, select
 
 from backoffice.extensions import db
-from backoffice.models import Organization, User, Ward
+from backoffice.models import Organization, Ward
 from conftest import csrf_token, get_user
-from foundation_support import Isolated, alerts, field_errors, new_tax_code, vi
+from factories import new_tax_code
+from pages_support import Isolated, alerts, field_errors, vi
 
 Q1, Q3 = 760, 770
 PASSWORD = "Dang-ky-2021-manh"

@@ -1,4 +1,4 @@
-"""Issue 22, point 16 in the charts themselves: an empty chart says there is no data (no flat line at zero on a
+"""An empty chart says there is no data (no flat line at zero on a
 0-0.05 axis, no bare frame), and the axes count organizations and check-ins in whole numbers."""
 from __future__ import annotations
 

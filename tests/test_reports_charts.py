@@ -11,15 +11,7 @@ from PIL import Image
 from backoffice.extensions import db
 from backoffice.models import CheckIn
 from backoffice.models.base import utcnow
-from tests.reports_support import Q1, Q3, make_report_data, open_workbook
-
-
-@pytest.fixture(scope="module")
-def report_data(app):
-    with app.app_context():
-        data = make_report_data()
-        db.session.remove()
-    return data
+from reports_support import Q1, Q3, open_workbook
 
 
 def _png(response) -> Image.Image:
@@ -125,13 +117,13 @@ def test_cli_writes_the_workbooks(app, report_data, tmp_path):
 
 
 def test_charts_follow_the_readers_language(app, report_data, fresh_login):
-    """Issue 22, point 21: chart images are drawn in the reader's language, and their addresses name it, so a
+    """Chart images are drawn in the reader's language, and their addresses name it, so a
     browser never shows the image it kept from before a language switch."""
     import re
 
     from backoffice.reports import charts, queries
     from backoffice.reports.scope import resolve
-    from tests.conftest import get_user
+    from conftest import get_user
     browser = fresh_login("inspector.q1")
     images = {}
     for lang, title in (("vi", "Tổ chức theo mức độ an toàn"), ("en", "Organizations by level")):

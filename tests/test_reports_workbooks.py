@@ -6,20 +6,11 @@ from sqlalchemy import func, select
 
 from backoffice.extensions import db
 from backoffice.models import AuditLog, District, Ward
-from tests.conftest import get_user
-from tests.reports_support import (
-    Q1, Q3, block, db_counts, figure, make_report_data, open_workbook, ward_counts,
-)
+from conftest import get_user
+from factories import new_tax_code
+from reports_support import Q1, Q3, block, db_counts, figure, open_workbook, ward_counts
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-@pytest.fixture(scope="module")
-def report_data(app):
-    with app.app_context():
-        data = make_report_data()
-        db.session.remove()
-    return data
 
 
 def test_inspector_downloads_the_district_workbook_with_the_database_totals(app, report_data, as_user):
@@ -49,7 +40,7 @@ def test_inspector_downloads_the_district_workbook_with_the_database_totals(app,
 
 
 def test_district_workbook_breaks_the_district_down_by_ward(app, report_data, as_user):
-    """Issue 22, point 17: as the reports page does, a sheet per ward with organizations, holding the summary's
+    """As the reports page does, a sheet per ward with organizations, holding the summary's
     figures for that ward (counted again here from the tables) and its native charts."""
     wb = open_workbook(as_user("inspector.q1").get(f"/admin/reports/district/{Q1}.xlsx").data)
     summary = wb["Tổng hợp"]
@@ -171,7 +162,7 @@ def test_control_characters_in_names_do_not_break_the_workbooks(app, report_data
     tag = secrets.token_hex(3)
     with app.app_context():
         org = Organization(name=f"Công ty\x01 Ký tự\x1b lạ {tag}",
-                           tax_code="9" + str(secrets.randbelow(10**9)).zfill(9), sector="enterprise",
+                           tax_code=new_tax_code(), sector="enterprise",
                            address="1 Lê Lợi", ward_code=BEN_NGHE, district_code=Q1, status="active",
                            contact_name="Thử\x07")
         db.session.add(org)

@@ -1,4 +1,4 @@
-"""Issue 14, point 9 (responses): personal data is not cached (no-store), styles need no 'unsafe-inline', and a
+"""Personal data is not cached (no-store), styles need no 'unsafe-inline', and a
 key published by `keys rotate` verifies on every process before it signs."""
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def test_style_blocks_carry_the_nonce_and_no_style_attributes(as_user):
 _OTHER_PROCESS = textwrap.dedent("""
     import base64, json, sys
     from backoffice import create_app
-    from backoffice.qr import keyring
+    from backoffice.scanning import keyring
     app = create_app(json.loads(sys.argv[1]))
     with app.app_context():
         print("known " + ",".join(sorted(keyring.public_keys())), flush=True)  # the ring is cached from here on

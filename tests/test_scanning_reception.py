@@ -1,7 +1,7 @@
-"""Issue 22 at reception: a black visitor is a door scan, not a stay, unless the organization admits them (point 3);
-staff read what to do, never a code (point 5); visitors the registry does not know are recorded black with what
-their national text carries, and the answer never tells them from a known person without data (point 6); the
-black screen says what follows (point 7); stored health reasons render in the reader's language (point 15)."""
+"""At reception: a black visitor is a door scan, not a stay, unless the organization admits them; staff read
+what to do, never a code; visitors the registry does not know are recorded black with what their national text
+carries, and the answer never tells them from a known person without data; the black screen says what follows;
+stored health reasons render in the reader's language."""
 from __future__ import annotations
 
 import io
@@ -16,14 +16,15 @@ from sqlalchemy import func, select
 
 from backoffice.demo.seed import BEN_NGHE
 from backoffice.extensions import db
-from backoffice.models import AuditLog, CheckIn, Organization, Person, Staff
+from backoffice.models import AuditLog, CheckIn, Person, Staff
 from backoffice.scanning.payload import ADVICE, REASONS, ScanRejected, issue_personal_payload
 from backoffice.scanning.service import record_scan
 from backoffice.health.reasons import checkin_reason
 from backoffice.tracing.service import case_visits, overlap_query
-from tests.foundation_support import vi
-from tests.imports_support import xlsx
-from tests.qr_support import checkpoint, new_person, org1, post_json
+from pages_support import vi
+from imports_support import xlsx
+from conftest import post_json
+from factories import checkpoint, new_person, org1
 
 
 @pytest.fixture()
@@ -53,7 +54,7 @@ def _unknown_id() -> str:
             return id_number
 
 
-# --- point 3: refused at the door ---------------------------------------------------------------------------
+# --- refused at the door ---------------------------------------------------------------------------
 
 def test_black_visitor_is_a_door_scan_not_a_stay_and_tracing_finds_it(ctx, policy):
     policy(admit=False)
@@ -106,7 +107,7 @@ def test_an_organization_that_admits_black_visitors_records_their_stay(ctx, poli
     assert (green.instruction, green.admitted) == ("", True)
 
 
-# --- point 7: the organization's own instruction ------------------------------------------------------------
+# --- the organization's own instruction ------------------------------------------------------------
 
 def test_the_black_screen_shows_the_organizations_instruction(ctx, policy):
     text = "Mời anh/chị sang bàn <b>khai báo y tế</b> bên trái"
@@ -116,7 +117,7 @@ def test_the_black_screen_shows_the_organizations_instruction(ctx, policy):
 
 
 def test_org_admin_sets_the_policy_in_the_form_and_an_inspector_cannot(app, as_user, policy):
-    from tests.foundation_support import as_multidict, model_form
+    from pages_support import as_multidict, model_form
     org_id = org1().id
     admin = as_user("org1.admin")
     page = admin.get(f"/admin/organization/edit/?id={org_id}").get_data(as_text=True)
@@ -138,7 +139,7 @@ def test_org_admin_sets_the_policy_in_the_form_and_an_inspector_cannot(app, as_u
     assert 'name="admit_black"' not in page and 'name="black_instruction"' not in page
 
 
-# --- point 6: visitors the registry does not know -----------------------------------------------------------
+# --- visitors the registry does not know -----------------------------------------------------------
 
 def _shape(answer: dict) -> dict:
     """An answer without what varies from person to person and scan to scan."""
@@ -203,7 +204,7 @@ def test_the_anonymous_self_check_in_declares_nobody(ctx):
     assert db.session.scalar(select(Person.id).where(Person.id_number == id_number)) is None
 
 
-# --- point 5: staff read what to do -------------------------------------------------------------------------
+# --- staff read what to do -------------------------------------------------------------------------
 
 def test_every_rejection_says_what_to_do_in_vietnamese(app, as_user):
     assert set(REASONS) - {"decoder_busy", "not_exit_stay", "bad_token", "revoked_token"} <= set(ADVICE)
@@ -219,7 +220,7 @@ def test_every_rejection_says_what_to_do_in_vietnamese(app, as_user):
     assert damaged["error"]["advice"] == "Mã QR không đọc được — đề nghị khách mở lại mã trên điện thoại."
 
 
-# --- point 15: stored reasons in the reader's language ------------------------------------------------------
+# --- stored reasons in the reader's language ------------------------------------------------------
 
 def test_stored_reason_renders_in_the_readers_language(app, as_user, policy):
     policy(admit=True)

@@ -8,12 +8,12 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select
 
 from backoffice.extensions import db
-from backoffice.models import AuditLog, CheckIn, CheckInDaily, DeviceToken
+from backoffice.models import CheckIn, CheckInDaily, DeviceToken
 from backoffice.scanning import devices
 from backoffice.scanning.payload import issue_personal_payload
 from backoffice.scanning.service import record_scan
-from tests.conftest import demo_days_ago, get_user
-from tests.qr_support import checkpoint, new_person, org1, person, post_json
+from conftest import demo_days_ago, get_user, post_json
+from factories import checkpoint, new_person, org1, person
 
 
 def test_reception_scan_of_demo_residents(app, as_user, seed_day):
@@ -126,7 +126,7 @@ def test_auto_checkout_and_purge_keep_daily_counts(ctx):
     earlier = datetime.now(timezone.utc) - timedelta(hours=20)
     stale = record_scan(issue_personal_payload(new_person(), now=earlier), checkpoint=checkpoint(), method="scanner",
                         now=earlier)
-    # The black one was refused at the door (issue 22, point 3): a closed door scan, nothing to check out.
+    # The black one was refused at the door: a closed door scan, nothing to check out.
     assert auto_checkout() >= 2
     row = db.session.get(CheckIn, stale.checkin_id)
     db.session.refresh(row)

@@ -11,14 +11,14 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from backoffice.demo.seed import BEN_NGHE, KNOWN_ORGS
+from backoffice.demo.seed import BEN_NGHE
 from backoffice.extensions import db
 from backoffice.models import AuditLog, CheckIn, Location, Organization
 from backoffice.printing import render
 from backoffice.scanning.self_checkin import initials, national_text
 from backoffice.scanning.payload import issue_personal_payload
 from backoffice.timeutil import now_utc
-from tests.qr_print_support import new_person
+from factories import new_location, new_person, org1
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -27,16 +27,14 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 def place(app):
     """A location of org1 of its own, and residents of its own, so other tests' check-ins do not interfere."""
     with app.app_context():
-        org = db.session.scalar(select(Organization).where(Organization.tax_code == KNOWN_ORGS["org1"]["tax_code"]))
-        location = Location(organization_id=org.id, name=f"Sảnh tự khai báo {secrets.token_hex(2)}")
-        db.session.add(location)
-        db.session.commit()
+        org = org1()
+        location = new_location(org, "Sảnh tự khai báo")
         return {"token": location.qr_token, "id": location.id, "org_token": org.qr_token, "org_id": org.id}
 
 
 def _resident(app, name: str = "Võ Thị Khai Báo"):
     with app.app_context():
-        person = new_person(name, BEN_NGHE, birth_date=date(1985, 3, 4))
+        person = new_person(name, BEN_NGHE, green=False, birth_date=date(1985, 3, 4))
         db.session.commit()
         return person.id, person.id_number, issue_personal_payload(person)
 
@@ -77,13 +75,13 @@ def test_personal_qr_text_checks_in_with_method_self(app, place):
     response = _post(client, place["token"], {"qr_text": payload})
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and 'id="sc-result"' in html
-    # The colour and the initials only (issue 14): the page is anonymous.
+    # The colour and the initials only: the page is anonymous.
     assert "V. T. K. B." in html and "Võ Thị Khai Báo" not in html and 'data-colour="black"' in html
     [checkin] = _checkins(app, person_id, place["id"])
     assert checkin.method == "self" and checkin.signed and checkin.checkpoint_id is None
     again = _post(client, place["token"], {"qr_text": payload})
     assert again.status_code == 200 and 'id="sc-result"' in again.get_data(as_text=True)
-    # Black and not admitted (issue 22, point 3): each scan is a door scan of its own, none a stay on site.
+    # Black and not admitted: each scan is a door scan of its own, none a stay on site.
     checkins = _checkins(app, person_id, place["id"])
     assert len(checkins) == 2 and not any(c.admitted or c.checked_out_at is None for c in checkins)
 

@@ -17,16 +17,15 @@ from backoffice.models import (
     Checkpoint, District, Location, Organization, Person, Staff, User, Vaccination, Ward,
 )
 from conftest import get_user
-from foundation_support import (
-    Isolated, as_multidict, explain, model_form, new_tax_code, read_csv, select_options,
-)
+from factories import build_organization, new_tax_code
+from pages_support import Isolated, as_multidict, explain, model_form, read_csv, select_options
 
 Q1, Q3, BEN_NGHE = 760, 770, 26740
 
 
 @pytest.fixture()
 def as_user(app, as_user):
-    """conftest's as_user, each request in an app context of its own (see foundation_support.Isolated)."""
+    """conftest's as_user, each request in an app context of its own (see pages_support.Isolated)."""
     return lambda username: Isolated(app, as_user(username))
 
 
@@ -147,8 +146,8 @@ def test_inspector_cannot_create_an_organization_in_another_district(as_user, ct
 
 def test_inspector_cannot_move_its_organization_to_another_district(as_user, ctx):
     ward = db.session.scalar(select(Ward.code).where(Ward.district_code == Q1).order_by(Ward.code.desc()))
-    org = Organization(name=f"Công ty Quận 1 {secrets.token_hex(3)}", tax_code=new_tax_code(), sector="office",
-                       address="2 Lê Lợi", ward_code=ward, district_code=Q1, status="active")
+    org = build_organization(f"Công ty Quận 1 {secrets.token_hex(3)}", sector="office", address="2 Lê Lợi",
+                             ward_code=ward)
     db.session.add(org)
     db.session.commit()
     before = (org.district_code, org.ward_code)
@@ -248,7 +247,7 @@ def test_ajax_person_lookup_is_scoped(as_user, ctx, endpoint):
     q3_wards = select(Ward.code).where(Ward.district_code == Q3)
     q3 = set(db.session.scalars(select(Person.id).where(Person.ward_code.in_(q3_wards))))
     assert set(_lookup(as_user("inspector.q3"), endpoint, "0")) <= q3
-    # Organization admins read no registry rows, not even their staff's or visitors' (issue 14): no lookup.
+    # Organization admins read no registry rows, not even their staff's or visitors': no lookup.
     response = as_user("org1.admin").get(f"/admin/{endpoint}/ajax/lookup/",
                                          query_string={"name": "person", "query": "0", "limit": 100})
     assert response.status_code == 403

@@ -29,7 +29,7 @@ from backoffice.domain import Role
 from backoffice.extensions import db
 from backoffice.models import Location, Organization
 from conftest import DEMO_USERS, csrf_token, login
-from foundation_support import Isolated
+from pages_support import Isolated
 
 A, I, W, O, S = (Role.CITY_ADMIN.value, Role.INSPECTOR.value, Role.WARD_OFFICER.value, Role.ORG_ADMIN.value,
                  Role.CHECKPOINT_STAFF.value)

@@ -20,10 +20,11 @@ from backoffice.admin import admin_for
 from backoffice.demo.seed import BEN_NGHE
 from backoffice.domain import Role
 from backoffice.extensions import db
-from backoffice.models import CheckIn, Location, Organization, Person, Staff, TestResult
+from backoffice.models import CheckIn, Location, Organization, Staff, TestResult
 from backoffice.timeutil import now_utc
 from conftest import get_user
-from foundation_support import Isolated, new_tax_code
+from factories import build_organization, build_person, new_id_number
+from pages_support import Isolated
 
 TAG = secrets.token_hex(3)
 PAYLOADS = [f'=HYPERLINK("http://evil.example/{TAG}","x")', f"+SUM(1,2) {TAG}", f"-2+3 {TAG}", f"@cmd {TAG}"]
@@ -68,10 +69,9 @@ def injected(app):
     with app.app_context():
         admin = get_user("org1.admin")
         org1 = db.session.get(Organization, admin.organization_id)
-        orgs = [Organization(name=p, tax_code=new_tax_code(), sector=org1.sector, address=p, ward_code=BEN_NGHE,
-                             district_code=760, status="active") for p in PAYLOADS]
-        people = [Person(id_number=f"0799{secrets.randbelow(10**8):08d}", id_type="cccd", full_name=p,
-                         ward_code=BEN_NGHE, qr_ref=secrets.token_urlsafe(12), address=p) for p in PAYLOADS]
+        orgs = [build_organization(p, sector=org1.sector, address=p) for p in PAYLOADS]
+        people = [build_person(p, BEN_NGHE, id_type="cccd", id_number=new_id_number("0799"), address=p)
+                  for p in PAYLOADS]
         db.session.add_all(orgs + people)
         db.session.flush()
         location = Location(organization_id=org1.id, name=PAYLOADS[0])

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from backoffice.extensions import db
 from backoffice.models import AuditLog, Location, Organization, User, UserSession
 from conftest import DEMO_PASSWORD, csrf_token, get_user
-from foundation_support import Isolated, dedicated_app, vi
+from pages_support import Isolated, dedicated_app, vi
 
 
 @pytest.fixture()

@@ -11,24 +11,15 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, insert, select
 
-from backoffice.demo.seed import BEN_NGHE, KNOWN_ORGS
 from backoffice.extensions import db
-from backoffice.models import (
-    AuditLog, CheckIn, Location, Organization, Person, TraceAlert, TraceCase,
-)
+from backoffice.models import AuditLog, CheckIn, Location, Person, TraceAlert, TraceCase
 from backoffice.models import TestResult as TestResultRow
 from backoffice.tracing import service
-from tests.conftest import get_user
+from conftest import get_user
+from factories import add_person, demo_org
 
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
-
-
-def _person(name: str, ward: int = BEN_NGHE) -> Person:
-    digits = f"079{secrets.randbelow(10**9):09d}"
-    p = Person(id_number=digits, full_name=name, ward_code=ward, qr_ref=secrets.token_urlsafe(12))
-    db.session.add(p)
-    return p
 
 
 def _stay(person: Person, location: Location, start: datetime, end: datetime | None, *, last_seen=None):
@@ -51,17 +42,17 @@ class Scenario:
 @pytest.fixture(scope="module")
 def scenario(app) -> Scenario:
     with app.app_context():
-        org1 = db.session.scalar(select(Organization).where(Organization.tax_code == KNOWN_ORGS["org1"]["tax_code"]))
-        org2 = db.session.scalar(select(Organization).where(Organization.tax_code == KNOWN_ORGS["org2"]["tax_code"]))
+        org1 = demo_org("org1")
+        org2 = demo_org("org2")
         tag = secrets.token_hex(3)
         l1 = Location(organization_id=org1.id, name=f"Khu truy vết {tag}")
         l2 = Location(organization_id=org2.id, name=f"Phòng họp {tag}")
         l3 = Location(organization_id=org2.id, name=f"Kho cũ {tag}")
         db.session.add_all([l1, l2, l3])
-        case = _person("Ca Bệnh Một")
+        case = add_person("Ca Bệnh Một")
         names = ["Trùng Giờ", "Về Sớm", "Trong Biên", "Đến Sau Trong Biên", "Đến Quá Muộn", "Nơi Khác",
                  "Chưa Ra", "Quên Ra Quá Lâu", "Cũ Quá", "=HYPERLINK(\"http://x\")"]
-        p = {n: _person(n) for n in names}
+        p = {n: add_person(n) for n in names}
         db.session.flush()
         base = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=3)
         _stay(case, l1, base, base + H)  # the visit: [T, T+1h]
@@ -175,7 +166,7 @@ def test_every_trace_is_audited_and_export_is_formula_safe(app, scenario, as_use
 
 def test_open_case_through_the_page_and_bad_inputs(app, as_user):
     with app.app_context():
-        person = _person("Người Mới Dương Tính")
+        person = add_person("Người Mới Dương Tính")
         db.session.commit()
         id_number = person.id_number
     q1 = as_user("inspector.q1")
@@ -198,10 +189,10 @@ def test_open_case_through_the_page_and_bad_inputs(app, as_user):
 
 def test_positive_test_result_opens_a_case(app, scenario):
     with app.app_context():
-        person = _person("Xét Nghiệm Dương Tính")
+        person = add_person("Xét Nghiệm Dương Tính")
         db.session.flush()
         location = db.session.get(Location, scenario.location_id)
-        contact = _person("Người Tiếp Xúc")
+        contact = add_person("Người Tiếp Xúc")
         db.session.flush()
         tested = datetime.now(timezone.utc) - H
         _stay(person, location, tested - 3 * H, tested - 2 * H)
@@ -223,7 +214,7 @@ def test_positive_test_result_opens_a_case(app, scenario):
 
 def test_positive_test_entered_in_the_admin_opens_a_case(app, as_user):
     with app.app_context():
-        person = _person("Nhập Qua Trang Quản Trị")
+        person = add_person("Nhập Qua Trang Quản Trị")
         db.session.commit()
         person_id = person.id
     local_time = (datetime.now(timezone.utc) + timedelta(hours=7) - timedelta(hours=2)).strftime("%Y-%m-%d %H:%M:%S")

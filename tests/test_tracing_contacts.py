@@ -1,4 +1,4 @@
-"""Issue 22, points 17 and 21 in tracing: each contact listed once (their overlaps aggregated) in the page and the
+"""Each contact listed once (their overlaps aggregated) in the page and the
 exports, no stay ending in the future ("đang ở"), colours in words, the case's title naming the person once, the
 form pre-filled with the confirmation time (now, city time) and its picker in the page's language."""
 from __future__ import annotations
@@ -12,15 +12,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 
-from backoffice.demo.seed import BEN_NGHE, KNOWN_ORGS
 from backoffice.extensions import db
-from backoffice.models import CheckIn, Location, Organization, Person, TraceCase
+from backoffice.models import CheckIn, Location, TraceCase
 from backoffice.models import TestResult as TestResultRow
 from backoffice.timeutil import LOCAL_TZ
 from backoffice.tracing import service
-from tests.conftest import get_user
+from conftest import get_user
+from factories import add_person, demo_org
 
 H = timedelta(hours=1)
 M = timedelta(minutes=1)
@@ -38,13 +38,6 @@ class Traced:
     now: datetime
 
 
-def _person(name: str) -> Person:
-    p = Person(id_number=f"079{secrets.randbelow(10**9):09d}", full_name=name, ward_code=BEN_NGHE,
-               qr_ref=secrets.token_urlsafe(12))
-    db.session.add(p)
-    return p
-
-
 def _stay(person, location, start, end, colour="green", last_seen=None):
     db.session.add(CheckIn(person_id=person.id, organization_id=location.organization_id, location_id=location.id,
                            checked_in_at=start, last_seen_at=last_seen or start, checked_out_at=end,
@@ -54,14 +47,14 @@ def _stay(person, location, start, end, colour="green", last_seen=None):
 @pytest.fixture(scope="module")
 def traced(app) -> Traced:
     with app.app_context():
-        org1 = db.session.scalar(select(Organization).where(Organization.tax_code == KNOWN_ORGS["org1"]["tax_code"]))
+        org1 = demo_org("org1")
         tag = secrets.token_hex(3)
         hall, kitchen = Location(organization_id=org1.id, name=f"Sảnh {tag}"), \
             Location(organization_id=org1.id, name=f"Bếp {tag}")
         db.session.add_all([hall, kitchen])
-        case = _person(f"Ca Bệnh Gộp {tag}")
-        twice, still, black = _person(f"Gặp Nhiều Lần {tag}"), _person(f"Vẫn Đang Ở {tag}"), \
-            _person(f"Quét Màu Đen {tag}")
+        case = add_person(f"Ca Bệnh Gộp {tag}")
+        twice, still, black = add_person(f"Gặp Nhiều Lần {tag}"), add_person(f"Vẫn Đang Ở {tag}"), \
+            add_person(f"Quét Màu Đen {tag}")
         db.session.flush()
         now = datetime.now(timezone.utc).replace(microsecond=0)
         base = now - timedelta(days=2)

@@ -1,4 +1,4 @@
-"""Issue 14, point 5: tracing never crosses a district in clear, and a case needs a basis.
+"""Tracing never crosses a district in clear, and a case needs a basis.
 
 A Quận 1 case met a Quận 1 resident, a Quận 3 resident and a resident without a ward. inspector.q1 reads the
 Quận 3 and ward-less contacts masked (page and both exports: no name, ID or phone of theirs in the bytes);
@@ -16,24 +16,20 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, insert, select
 
-from backoffice.demo.seed import BEN_NGHE, KNOWN_ORGS
+from backoffice.demo.seed import BEN_NGHE
 from backoffice.extensions import db
-from backoffice.models import (
-    AuditLog, CheckIn, Location, Organization, Person, TraceAlert, TraceCase, TraceReferral, Ward, mask_id,
-)
+from backoffice.models import AuditLog, CheckIn, Location, Person, TraceAlert, TraceCase, TraceReferral, Ward, mask_id
 from backoffice.models import TestResult as TestResultRow
 from backoffice.tracing import service
-from tests.conftest import get_user
+from conftest import get_user
+from factories import add_person, demo_org
 
 H = timedelta(hours=1)
 Q3 = 770
 
 
-def _person(name: str, ward: int | None, phone: str | None = None) -> Person:
-    person = Person(id_number=f"079{secrets.randbelow(10**9):09d}", full_name=name, ward_code=ward,
-                    phone=phone or f"09{secrets.randbelow(10**8):08d}", qr_ref=secrets.token_urlsafe(12))
-    db.session.add(person)
-    return person
+def _phone() -> str:
+    return f"09{secrets.randbelow(10**8):08d}"
 
 
 def _stay(person: Person, location: Location, start: datetime) -> None:
@@ -74,14 +70,14 @@ def _people(p: Person) -> People:
 @pytest.fixture(scope="module")
 def cross(app) -> Cross:
     with app.app_context():
-        org1 = db.session.scalar(select(Organization).where(Organization.tax_code == KNOWN_ORGS["org1"]["tax_code"]))
+        org1 = demo_org("org1")
         location = Location(organization_id=org1.id, name=f"Sảnh liên quận {secrets.token_hex(3)}")
         db.session.add(location)
         q3_ward = db.session.scalar(select(Ward.code).where(Ward.district_code == Q3).order_by(Ward.code).limit(1))
-        case = _person("Ca Liên Quận", BEN_NGHE)
-        local = _person("Hàng Xóm Quận Một", BEN_NGHE)
-        q3 = _person("Khách Quận Ba Riêng", q3_ward)
-        wardless = _person("Không Rõ Phường", None)
+        case = add_person("Ca Liên Quận", BEN_NGHE, phone=_phone())
+        local = add_person("Hàng Xóm Quận Một", BEN_NGHE, phone=_phone())
+        q3 = add_person("Khách Quận Ba Riêng", q3_ward, phone=_phone())
+        wardless = add_person("Không Rõ Phường", None, phone=_phone())
         db.session.flush()
         base = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=2)
         for person in (case, local, q3, wardless):
@@ -187,11 +183,12 @@ def test_acknowledging_a_referral_is_scoped_and_needs_csrf(app, cross, as_user):
 def untested(app):
     """A Quận 1 resident without a positive test, who met a Quận 3 resident yesterday."""
     with app.app_context():
-        org1 = db.session.scalar(select(Organization).where(Organization.tax_code == KNOWN_ORGS["org1"]["tax_code"]))
+        org1 = demo_org("org1")
         location = Location(organization_id=org1.id, name=f"Quầy {secrets.token_hex(3)}")
         db.session.add(location)
         q3_ward = db.session.scalar(select(Ward.code).where(Ward.district_code == Q3).order_by(Ward.code).limit(1))
-        person, contact = _person("Nghi Ngờ Chưa Xét Nghiệm", BEN_NGHE), _person("Người Gặp Quận Ba", q3_ward)
+        person = add_person("Nghi Ngờ Chưa Xét Nghiệm", BEN_NGHE, phone=_phone())
+        contact = add_person("Người Gặp Quận Ba", q3_ward, phone=_phone())
         db.session.flush()
         start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=1)
         _stay(person, location, start)

@@ -1,4 +1,4 @@
-"""Uploads are bounded by the memory they cost, not only by their size (issue 14, point 7). Every file here is
+"""Uploads are bounded by the memory they cost, not only by their size. Every file here is
 real and generated in the test: a 7000×7000 PNG of a few KB, a 12 MP JPEG, a workbook whose shared strings
 inflate past their cap, a workbook that needs more memory than an import's worker may use."""
 from __future__ import annotations

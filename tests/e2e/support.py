@@ -58,7 +58,7 @@ def pdf_qr_texts(pdf: bytes) -> list[str] | None:
     assert pdf.startswith(b"%PDF-") and b"%%EOF" in pdf[-1024:], "not a complete PDF"
     if shutil.which("pdftoppm") is None:
         return None
-    from tests.qr_print_support import pdf_pages_png, qr_texts
+    from pdf_support import pdf_pages_png, qr_texts
     return [text for image in pdf_pages_png(pdf) for text in qr_texts(image)]
 
 

@@ -1,4 +1,4 @@
-"""Issue 22, point 19: the user guide shows the real pages and names their buttons as the screens do.
+"""The user guide shows the real pages and names their buttons as the screens do.
 
 Each role's pages the guide shows are opened in Chromium as that role; the screenshot is saved where the guide
 serves it (backoffice/static/guide/<role>-<page>.png, a small palette PNG), so every run of this test brings the

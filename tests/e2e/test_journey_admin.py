@@ -13,7 +13,7 @@ from backoffice.domain import OrgStatus
 from backoffice.extensions import db
 from backoffice.models import Organization, User
 from tests.e2e.support import flash, login, menu
-from tests.foundation_support import new_tax_code
+from factories import new_tax_code
 
 pytestmark = pytest.mark.browser
 

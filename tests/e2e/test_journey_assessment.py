@@ -1,4 +1,4 @@
-"""Assessments and inspections in a real browser (issue 22, points 12 and 13).
+"""Assessments and inspections in a real browser.
 
 org1.admin (a restaurant) self-assesses with the only set offered for its sector, reads which criteria failed and
 what each needed in words, finds the set by name in its history and prints the record (a PDF read back with
@@ -30,7 +30,7 @@ ANSWERS = {"q_C1": "full", "q_C3": "yes", "q_C4": "both", "q_C8": "yes", "q_C9":
 def pdf_text(pdf: bytes) -> str | None:
     if shutil.which("pdftotext") is None:
         return None
-    from tests.qr_print_support import pdf_text as text
+    from pdf_support import pdf_text as text
     return " ".join(text(pdf).split())
 
 

@@ -1,4 +1,4 @@
-"""Issue 22, point 16 in a real browser at 1366 × 768 (a common office laptop): the menu keeps to one row and the
+"""In a real browser at 1366 × 768 (a common office laptop): the menu keeps to one row and the
 page never scrolls sideways, for every role; the home's figure cards keep a figure's size (a word in a card is set
 smaller so the card stays one line high); every chart link says which chart it downloads."""
 from __future__ import annotations

@@ -16,8 +16,8 @@ from backoffice.demo.seed import Q1
 from backoffice.extensions import db
 from backoffice.models import Organization
 from tests.e2e.support import download, login, menu
-from tests.foundation_support import new_tax_code
-from tests.imports_support import ORG_HEADER, org_row, write, xlsx
+from factories import new_tax_code
+from imports_support import ORG_HEADER, org_row, write, xlsx
 
 pytestmark = pytest.mark.browser
 
@@ -31,8 +31,6 @@ def organizations_with(app, codes: list[str]) -> int:
 
 def test_inspector_imports_organizations_and_downloads_the_district_workbook(app, live_server, new_page,
                                                                               tmp_path):
-    # Random codes, not imports_support.tax_codes: the import tests load that module under another name, and two
-    # copies of its counter would hand out the same codes.
     codes = [new_tax_code("06"), new_tax_code("07")]
     names = [f"Cửa hàng Nhập Thử {code}" for code in codes]
     sheet = xlsx([ORG_HEADER, org_row(codes[0], names[0]), org_row(codes[1], names[1], ward="P. Bến Thành"),

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from backoffice.extensions import db
 from backoffice.models import Assessment, Location, Organization
 from tests.e2e.support import download, flash, login, menu, pdf_qr_texts
-from tests.onboarding_support import PASSWORD, new_organization
+from conftest import DEMO_PASSWORD
+from factories import new_organization_with_admin
 
 pytestmark = pytest.mark.browser
 
@@ -57,7 +58,7 @@ def test_org_admin_adds_a_location_and_downloads_its_poster(app, live_server, ne
         assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
         return
     # In development without BACKOFFICE_PUBLIC_URL the poster encodes the address the page was opened with, and
-    # the page shows that URL beside the preview (issue 22, point 8).
+    # the page shows that URL beside the preview.
     assert texts == [live_server + "/c/" + location.qr_token]
     expect(row.locator("code.checkin-url")).to_have_text(texts[0])
     # A visitor's phone opening that QR lands on this location's self check-in page.
@@ -99,11 +100,11 @@ def test_org_admin_submits_a_self_assessment_and_sees_the_level(app, live_server
 
 
 def test_new_organization_follows_its_first_steps_and_sets_up_a_scanner(app, live_server, new_page):
-    """Issue 22, point 18: a new organization's home lists its first steps, each a link, ticked when done; the
+    """A new organization's home lists its first steps, each a link, ticked when done; the
     device token is made from the list's Create tab and its page says what to paste, with copy buttons."""
-    org_id, username = new_organization(app)
+    org_id, username = new_organization_with_admin(app)
     page = new_page()
-    login(page, live_server, username, PASSWORD)
+    login(page, live_server, username, DEMO_PASSWORD)
     steps = page.locator("#first-steps")
     expect(steps).to_contain_text("Bắt đầu: các bước đầu tiên")
     expect(steps.locator("li[data-done=no]")).to_have_count(4)
@@ -153,7 +154,7 @@ def test_new_organization_follows_its_first_steps_and_sets_up_a_scanner(app, liv
 
 
 def test_rotating_a_location_qr_asks_first_and_says_old_posters_stop_working(app, live_server, new_page):
-    """Issue 22, point 20: "Make a new code" opens a question naming the consequence; Cancel keeps the code."""
+    """"Make a new code" opens a question naming the consequence; Cancel keeps the code."""
     name = f"Kho lạnh {secrets.token_hex(3)}"
     with app.app_context():
         org = db.session.scalar(select(Organization).where(Organization.tax_code == "0100047516"))

@@ -15,7 +15,7 @@ from backoffice.extensions import db
 from backoffice.models import Person, PersonalQRIssue
 from backoffice.scanning.payload import parse_scan_text
 from tests.e2e.support import download, flash, login, menu, pdf_qr_texts
-from tests.qr_print_support import png_qr_texts
+from pdf_support import png_qr_texts
 
 pytestmark = pytest.mark.browser
 

@@ -1,4 +1,4 @@
-"""Issue 22, points 17 and 21 in a real browser: the public home page at `/` (anonymous, Vietnamese first,
+"""In a real browser: the public home page at `/` (anonymous, Vietnamese first,
 CSP-clean, its links alive), and the tracing form an inspector opens (confirmation time pre-filled with now in
 the city's time, the picker in the page's language). The e2e conftest fails a page on any CSP violation,
 JavaScript error or broken asset."""

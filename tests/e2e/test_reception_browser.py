@@ -1,8 +1,8 @@
 """The reception page in headless Chromium: log in as org1.staff, a keyboard-wedge scan (type the text, press
 Enter) ends on the full-screen green result; a black one, a tampered code and a text that is no QR code of ours
-too; the last scans are listed. Issue 22: two codes typed back to back as a wedge scanner does are both recorded
-(points 5), staff read what to do and never a code (5), an unknown visitor's national text is recorded black
-(6) and the black screen says what follows (7). (The e2e conftest fails the test on any CSP violation or
+too; the last scans are listed. Two codes typed back to back as a wedge scanner does are both recorded, staff
+read what to do and never a code, an unknown visitor's national text is recorded black and the black screen says
+what follows. (The e2e conftest fails the test on any CSP violation or
 JavaScript error.)"""
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def _rejections(app) -> int:
 def test_back_to_back_wedge_scans_are_both_recorded(app, live_server, page):
     """With a result on screen the scanner's next code starts the next scan, whole: two codes typed with no pause
     between them (as a wedge scanner sends them) are two scans, the second never cut to `unknown_prefix`."""
-    from tests.qr_support import new_person
+    from factories import new_person
     with app.app_context():
         first, second = new_person(), new_person()
         texts, ids = [issue_personal_payload(first), issue_personal_payload(second)], (first.id, second.id)

@@ -21,10 +21,11 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from sqlalchemy import create_engine, event
+
+from pages_support import own_app
 
 from . import harness
 from .conftest import fault_pass
@@ -134,21 +135,10 @@ def test_postgresql_stopped_and_started_during_scan_load(capsys):
 
 # --- (c) SQLite read-only or full ----------------------------------------------------------------------
 
-@contextlib.contextmanager
-def sqlite_app(url: str) -> Iterator:
+def sqlite_app(url: str) -> contextlib.AbstractContextManager:
     """The application on a SQLite database, as `make run` serves it (not TESTING: errors as in production)."""
-    from backoffice import create_app
-    from backoffice.extensions import db, limiter
-    saved = (limiter._storage, limiter._limiter)  # one Limiter per process: give the session app its own back
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "fault-tests", "RATELIMIT_STORAGE_URI": "memory://",
-                      "BACKOFFICE_DEMO_PASSWORD": harness.DEMO_PASSWORD})
-    try:
-        yield app
-    finally:
-        limiter._storage, limiter._limiter = saved
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+    return own_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "fault-tests", "RATELIMIT_STORAGE_URI": "memory://",
+                    "BACKOFFICE_DEMO_PASSWORD": harness.DEMO_PASSWORD})
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from backoffice.models import CheckIn
 from backoffice.scanning.payload import issue_personal_payload
 from backoffice.scanning.service import record_scan
 from backoffice.timeutil import now_utc
-from tests.qr_support import checkpoint, new_person
+from factories import checkpoint, new_person
 
 
 def test_a_stay_never_ends_before_it_begins(ctx):

@@ -1,8 +1,7 @@
-"""Helpers for the printing and self check-in tests: PDF pages to real PNGs (poppler's pdftoppm), QR decoding."""
+"""Reading what the back office prints: PDF pages to real PNGs (poppler's pdftoppm), QR decoding."""
 from __future__ import annotations
 
 import io
-import secrets
 import shutil
 import subprocess
 import tempfile
@@ -11,9 +10,6 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from pyzbar.pyzbar import ZBarSymbol, decode
-
-from backoffice.extensions import db
-from backoffice.models import Person
 
 needs_pdftoppm = pytest.mark.skipif(shutil.which("pdftoppm") is None,
                                     reason="poppler-utils (pdftoppm) is not installed: apt-get install poppler-utils")
@@ -45,11 +41,3 @@ def png_qr_texts(data: bytes) -> list[str]:
     image = Image.open(io.BytesIO(data))
     assert image.format == "PNG"
     return qr_texts(image)
-
-
-def new_person(name: str, ward_code: int | None, **extra) -> Person:
-    person = Person(id_number=f"079{secrets.randbelow(10**9):09d}", full_name=name, ward_code=ward_code,
-                    qr_ref=secrets.token_urlsafe(12), **extra)
-    db.session.add(person)
-    db.session.flush()
-    return person

@@ -1,5 +1,6 @@
-"""Helpers for the foundation tests: read forms out of rendered pages as a browser would, act as a user
-outside a request, and find the rows a user may (or may not) reach through an admin view."""
+"""Pages as a browser reads them: forms and their fields, field errors and alerts, CSV downloads; acting as a
+user outside a request, clients isolated per request, a second app with other settings, the Vietnamese text of a
+msgid, and the rows a user may (or may not) reach through an admin view."""
 from __future__ import annotations
 
 import contextlib
@@ -258,21 +259,9 @@ def explain(response) -> str:
     return f"{response.status_code} errors={field_errors(html)} alerts={alerts(html)}"
 
 
-def new_tax_code(prefix: str = "03") -> str:
-    """A random, valid 10-digit tax code (bases whose check digit would be 10 have none: skip them)."""
-    import secrets
-
-    from stdnum.vn import mst
-    while True:
-        base = prefix + "".join(secrets.choice("0123456789") for _ in range(9 - len(prefix)))
-        check = mst.calc_check_digit(base)
-        if len(check) == 1:
-            return base + check
-
-
 @contextlib.contextmanager
-def dedicated_app(base: Flask, **overrides: Any) -> Iterator[Flask]:
-    """A second application on the same database with some settings changed (cookie flags, limits…).
+def own_app(config: dict[str, Any]) -> Iterator[Flask]:
+    """An application of its own, made from `config`, disposed of afterwards.
 
     Flask-Limiter keeps one storage per Limiter object and `backoffice.extensions.limiter` is shared by
     every app of the process, so the previous storage is put back afterwards.
@@ -281,10 +270,6 @@ def dedicated_app(base: Flask, **overrides: Any) -> Iterator[Flask]:
     from backoffice.extensions import limiter
 
     saved = (limiter._storage, limiter._limiter)
-    config = {key: base.config[key] for key in ("TESTING", "SQLALCHEMY_DATABASE_URI", "SECRET_KEY",
-                                                 "BACKOFFICE_DEMO_PASSWORD", "LOGIN_LIMIT_PER_IP",
-                                                 "LOGIN_LIMIT_PER_USERNAME", "RATELIMIT_STORAGE_URI")}
-    config.update(overrides)
     app = create_app(config)
     try:
         yield app
@@ -293,6 +278,15 @@ def dedicated_app(base: Flask, **overrides: Any) -> Iterator[Flask]:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def dedicated_app(base: Flask, **overrides: Any) -> contextlib.AbstractContextManager[Flask]:
+    """A second application on the same database with some settings changed (cookie flags, limits…)."""
+    config = {key: base.config[key] for key in ("TESTING", "SQLALCHEMY_DATABASE_URI", "SECRET_KEY",
+                                                 "BACKOFFICE_DEMO_PASSWORD", "LOGIN_LIMIT_PER_IP",
+                                                 "LOGIN_LIMIT_PER_USERNAME", "RATELIMIT_STORAGE_URI")}
+    config.update(overrides)
+    return own_app(config)
 
 
 def vi(msgid: str, domain: str = "messages", plural: str | None = None, n: int = 1, **params: Any) -> str:
