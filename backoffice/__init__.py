@@ -178,6 +178,7 @@ def _register_errors(app: Flask) -> None:
         405: lambda: _("This method is not allowed here."),
         413: lambda: _("The upload is too large."),
         415: lambda: _("This content type is not accepted."),
+        422: lambda: _("This request cannot be carried out."),
         429: lambda: _("Too many attempts. Please wait a moment and try again."),
         500: lambda: _("Something went wrong on our side. The error has been logged."),
         503: lambda: _("The service is temporarily unavailable. Please try again shortly."),
@@ -199,25 +200,25 @@ def _register_errors(app: Flask) -> None:
     for code in messages:
         app.register_error_handler(code, lambda exc, code=code: render(code))
 
-    from sqlalchemy.exc import DataError
+    from backoffice import errors
+    errors.register(app, render)
 
-    @app.errorhandler(OverflowError)
-    @app.errorhandler(DataError)
-    def out_of_range(exc):
-        # A value from the request the database or a date cannot hold (?id=99999999999999999999 — OverflowError
-        # on SQLite, DataError "out of range" on PostgreSQL —, ?page=-5 as a negative OFFSET, a NUL in a text
-        # filter): the request's fault, and nothing was written.
-        log.info("out of range: %s", exc)
-        db.session.rollback()
-        return render(400, reason="out_of_range")
+    from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 
-    from sqlalchemy.exc import OperationalError, InterfaceError
+    def rolled_back(status: int, reason: str, level: int, what: str):
+        def handler(exc):
+            log.log(level, "%s: %s", what, exc)
+            db.session.rollback()
+            return render(status, reason=reason)
+        return handler
 
-    @app.errorhandler(OperationalError)
-    @app.errorhandler(InterfaceError)
-    def database_unavailable(exc):
-        # The database went away (restart, network): answer 503 so clients retry; nothing half-written
-        # survives because every operation is one transaction.
-        log.error("database error: %s", exc)
-        db.session.rollback()
-        return render(503, reason="database_unavailable")
+    # A value from the request the database or a date cannot hold (?id=99999999999999999999 — OverflowError
+    # on SQLite, DataError "out of range" on PostgreSQL —, ?page=-5 as a negative OFFSET, a NUL in a text
+    # filter): the request's fault, and nothing was written.
+    out_of_range = rolled_back(400, "out_of_range", logging.INFO, "out of range")
+    # The database went away (restart, network): answer 503 so clients retry; nothing half-written
+    # survives because every operation is one transaction.
+    database_unavailable = rolled_back(503, "database_unavailable", logging.ERROR, "database error")
+    for error, handler in ((OverflowError, out_of_range), (DataError, out_of_range),
+                           (OperationalError, database_unavailable), (InterfaceError, database_unavailable)):
+        app.register_error_handler(error, handler)

@@ -124,7 +124,7 @@ def _plain(value: Any) -> Any:
 
 
 def download(data: bytes, filename: str, mimetype: str) -> Response:
-    """A file to save, never kept by a browser or proxy cache: exports carry personal data (issue 14, point 9)."""
+    """A file to save, never kept by a browser or proxy cache: exports carry personal data."""
     name = secure_filename(filename) or "export"
     return Response(data, mimetype=mimetype, headers={"Content-Disposition": f"attachment; filename={name}",
                                                       "Cache-Control": "no-store"})

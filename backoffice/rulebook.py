@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 import click
 import yaml
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
@@ -61,6 +64,27 @@ def read_yaml(path: Path, name: str) -> tuple[object, list[Problem]]:
         # Well-formed YAML whose scalar cannot be built: PyYAML raises these, not YAMLError, for a date that
         # does not exist (`valid_from: 2021-02-30`) or a tagged value of the wrong form (`!!int x`).
         return None, [Problem(name, "", f"not valid YAML: {exc}")]
+
+
+def _dotted(raw: dict, loc: tuple) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def read_model(path: Path, name: str, model: type[M], not_a_mapping: str,
+               where: Callable[[dict, tuple], str] = _dotted,
+               message: Callable[[dict], str] = lambda err: err["msg"]) -> tuple[M | None, dict | None, list[Problem]]:
+    """A rule file read (`read_yaml`) and validated as `model`: (the model, the document, no problems), or
+    (None, the document if it was one, every problem found), each validation error placed by `where` and
+    worded by `message`."""
+    raw, problems = read_yaml(path, name)
+    if problems:
+        return None, None, problems
+    if not isinstance(raw, dict):
+        return None, None, [Problem(name, "", not_a_mapping)]
+    try:
+        return model.model_validate(raw), raw, []
+    except ValidationError as exc:
+        return None, raw, [Problem(name, where(raw, tuple(err["loc"])), message(err)) for err in exc.errors()]
 
 
 def register_suite(suite: RuleSuite) -> None:

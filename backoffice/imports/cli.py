@@ -48,6 +48,15 @@ class Bar:
             self.bar.__exit__(None, None, None)
 
 
+def _with_bar(label: str, step, record, user):
+    """One step of the import (`service.run_preview` or `run_apply`) with its progress bar on stderr."""
+    bar = Bar(label)
+    try:
+        return step(record, user, progress=bar)
+    finally:
+        bar.close()
+
+
 def _user(username: str | None):
     if not username:
         return CliUser()
@@ -66,11 +75,7 @@ def run(kind: str, path: Path, dry_run: bool, skip_errors: bool, username: str |
         raise click.ClickException(f"{getattr(user, 'username', user)} may not import {kind}.") from None
     except service.ImportRefused as exc:
         raise click.ClickException(str(exc)) from None
-    bar = Bar("Reading")
-    try:
-        record = service.run_preview(record, user, progress=bar)
-    finally:
-        bar.close()
+    record = _with_bar("Reading", service.run_preview, record, user)
     if record.state != service.PREVIEWED:
         click.echo(record.options.get("message", record.state), err=True)
         return 2
@@ -98,11 +103,7 @@ def run(kind: str, path: Path, dry_run: bool, skip_errors: bool, username: str |
         service.cancel(record, user)
         click.echo(str(exc), err=True)
         return 0 if not (counts["new"] or counts["update"]) else 1
-    bar = Bar("Writing")
-    try:
-        record = service.run_apply(record, user, progress=bar)
-    finally:
-        bar.close()
+    record = _with_bar("Writing", service.run_apply, record, user)
     if record.state != service.APPLIED:
         click.echo(record.options.get("message", record.state), err=True)
         return 1 if record.state == service.REJECTED else 2

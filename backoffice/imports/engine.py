@@ -168,8 +168,8 @@ def _checked(body: Iterable[reader.Row], kind: Kind, mapping: dict[int, Column],
                 values[column.key] = column.parse(raw)
             except ValueError as exc:
                 errors.append(_locate(column.key, str(exc), position, headers, mapping))
-        # The cross-field checks run whatever else is wrong with the row (issue 22, point 10: every error of a
-        # row at once), each said at its cell unless that cell already has its own error.
+        # The cross-field checks run whatever else is wrong with the row (every error of a row is
+        # reported at once), each said at its cell unless that cell already has its own error.
         failed = {e[0] for e in errors}
         errors += [_locate(key, message, position, headers, mapping) for key, message in kind.check(values)
                    if key not in position or reader.column_letter(position[key]) not in failed]

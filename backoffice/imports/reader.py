@@ -11,7 +11,7 @@ directory changes nothing. openpyxl then reads with defusedxml (installed, so op
 part), in read-only mode with `data_only=False` so formula cells are seen as formulas, and `reset_dimensions()`
 because the stored dimension of a sheet is whatever the writing program claimed.
 
-Most files are not read by openpyxl any more but by python-calamine (issue 22, point 11: 10-20 times faster),
+Most files are not read by openpyxl any more but by python-calamine (10-20 times faster),
 once `fastread.survey` has inflated every part within its cap and scanned the sheets' grids and formulas;
 openpyxl reads what the survey cannot vouch for. calamine parses XML with quick-xml, which expands no DTD.
 """

@@ -1,4 +1,4 @@
-"""The public home page at `/` (issue 22, point 21): what the portal is and where each visitor goes next, in
+"""The public home page at `/`: what the portal is and where each visitor goes next, in
 Vietnamese first, without logging in. It links only to pages that exist and are public (registration, login, the
 public keys and the API's description for verifiers); the residents' own pages do not exist yet, so none is
 promised. No script, no inline style: the page keeps to the app's Content-Security-Policy as it is."""

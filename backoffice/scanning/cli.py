@@ -52,28 +52,30 @@ def keys_list() -> None:
         click.echo(f"{row.kid}  {row.created_at.isoformat(timespec='seconds')}  {state:<28} private key: {where}")
 
 
+def _on_key(verb: str, kid: str) -> str:
+    """Run the key ring's `verb` on a key named as typed; its refusal becomes the command's error."""
+    from backoffice.scanning import keyring
+    kid = kid.strip().upper()
+    try:
+        getattr(keyring, verb)(kid)
+    except keyring.KeyRingError as exc:
+        raise click.ClickException(str(exc)) from None
+    return kid
+
+
 @keys_cli.command("use")
 @click.argument("kid")
 def keys_use(kid: str) -> None:
     """Make a key the signer (e.g. one newly added to BACKOFFICE_SIGNING_KEYS)."""
-    from backoffice.scanning import keyring
-    try:
-        keyring.use(kid.strip().upper())
-    except keyring.KeyRingError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"{kid.strip().upper()} signs from now on. Older keys still verify until retired.")
+    kid = _on_key("use", kid)
+    click.echo(f"{kid} signs from now on. Older keys still verify until retired.")
 
 
 @keys_cli.command("retire")
 @click.argument("kid")
 def keys_retire(kid: str) -> None:
     """Retire a key: QR codes it signed are rejected from now on."""
-    from backoffice.scanning import keyring
-    try:
-        keyring.retire(kid.strip().upper())
-    except keyring.KeyRingError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"Retired {kid.strip().upper()}.")
+    click.echo(f"Retired {_on_key('retire', kid)}.")
 
 
 @qr_cli.command("personal")

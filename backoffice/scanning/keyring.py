@@ -39,6 +39,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from backoffice import audit
+from backoffice.errors import Refused
 from backoffice.extensions import db
 from backoffice.models import SigningKey
 from backoffice.models.base import utcnow
@@ -46,7 +47,7 @@ from backoffice.models.base import utcnow
 log = logging.getLogger(__name__)
 
 
-class KeyRingError(ValueError):
+class KeyRingError(Refused):
     """A key-ring request that cannot be met (unknown key, retiring the signer…)."""
 
 
@@ -315,15 +316,21 @@ def rotate(*, now: bool = False) -> SigningKey:
     return _create(signing=False, action="signing_key.rotate", signs_from=utcnow() + activation_delay())
 
 
-def use(kid: str) -> SigningKey:
-    """Make an existing key the signer, e.g. one newly given in configuration (`BACKOFFICE_SIGNING_KEYS`).
-    Its private key must be available here; the previous signer keeps verifying until retired."""
-    _sync_configured()
+def _unretired(kid: str, retired: str) -> SigningKey:
+    """The key named, refused with `retired` in the message when it no longer verifies."""
     row = db.session.get(SigningKey, kid)
     if row is None:
         raise KeyRingError(f"no key {kid!r}")
     if row.retired_at is not None:
-        raise KeyRingError(f"key {kid} is retired")
+        raise KeyRingError(f"key {kid} {retired}")
+    return row
+
+
+def use(kid: str) -> SigningKey:
+    """Make an existing key the signer, e.g. one newly given in configuration (`BACKOFFICE_SIGNING_KEYS`).
+    Its private key must be available here; the previous signer keeps verifying until retired."""
+    _sync_configured()
+    row = _unretired(kid, "is retired")
     _private_key_of(row)  # refuse a key this server cannot sign with
     _make_signer(row, "signing_key.use")
     db.session.commit()
@@ -335,11 +342,7 @@ def retire(kid: str) -> SigningKey:
     """Stop accepting a key: payloads it signed are rejected from now on. The signer cannot be retired
     (rotate first), so the ring always has a key to sign with."""
     _promote_due()
-    row = db.session.get(SigningKey, kid)
-    if row is None:
-        raise KeyRingError(f"no key {kid!r}")
-    if row.retired_at is not None:
-        raise KeyRingError(f"key {kid} is already retired")
+    row = _unretired(kid, "is already retired")
     if row.signing:
         raise KeyRingError(f"key {kid} is the current signer: rotate first, then retire it")
     row.retired_at = utcnow()

@@ -1,4 +1,4 @@
-"""Rate limits of the scan endpoints (issue 14, point 3): per device token, per staff user, per client address.
+"""Rate limits of the scan endpoints: per device token, per staff user, per client address.
 
 A scan answers whether an identity is in the registry and what its colour is, so an endpoint that scans without
 limit is an oracle to enumerate. The levels come from the busiest real checkpoint we plan for: one person every

@@ -1,4 +1,4 @@
-"""Every successful scan is a read of a person's health status (issue 14, point 6): it leaves an audit entry.
+"""Every successful scan is a read of a person's health status: it leaves an audit entry.
 
 Why an AuditLog entry and not the check-in row alone: the row says who/where/whom for the scan that opened a
 stay, but a re-scan that extends it keeps the first scanner (the second reader is lost), an exit scan with no

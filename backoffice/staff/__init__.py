@@ -1,4 +1,4 @@
-"""Staff of organizations and their proved links to the resident registry (issue 14, points 1–2).
+"""Staff of organizations and their proved links to the resident registry.
 
 An organization types its workers' ID numbers; that links nothing. A staff row is linked to a resident only with
 proof the person gives: their own signed personal QR scanned at one of the organization's checkpoints, or their

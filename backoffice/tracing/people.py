@@ -1,4 +1,4 @@
-"""People to contact (issue 22, point 21): a person whose stays overlapped the case's visits several times (twice
+"""People to contact: a person whose stays overlapped the case's visits several times (twice
 at one place, or at two places) is one row, with their first and last contact, how many stays and where; the
 per-stay contacts stay in `service.TraceResult.contacts` for the alerts and referrals, which count people too."""
 from __future__ import annotations

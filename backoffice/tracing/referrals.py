@@ -1,4 +1,4 @@
-"""Referrals (issue 14, point 5): tracing never crosses a district's boundary in clear.
+"""Referrals: tracing never crosses a district's boundary in clear.
 
 A contact whose ward lies in another district than the case's is referred to that district: one
 `TraceReferral` per (case, person), written with each run of the case (open, approval, rerun). The inspectors of
