@@ -49,6 +49,12 @@ ACTION_LABELS = {
     "trace.rerun": _l("Tracing run again"), "trace.refer": _l("Contacts referred to another district"),
     "trace.referrals.view": _l("Referred contacts viewed"), "trace_alert.acknowledge": _l("Tracing alert acknowledged"),
     "trace_referral.acknowledge": _l("Referral acknowledged"),
+    "trace.view": _l("Tracing case viewed"), "trace.export": _l("Tracing case exported"),
+    "assessment.print": _l("Self-assessment record printed"), "qr_poster.print": _l("QR poster printed"),
+    "report.city": _l("City workbook made"), "report.district": _l("District workbook made"),
+    "signing_key.first": _l("First signing key created"), "signing_key.generate": _l("Signing key generated"),
+    "signing_key.rotate": _l("Signing key rotated"), "signing_key.activate": _l("Signing key began signing"),
+    "signing_key.use": _l("Signing key chosen for signing"),
 }
 
 # The verbs the generic model views write as "<table>.<verb>".
@@ -64,6 +70,7 @@ TABLE_LABELS = {
     "trace_cases": _l("Tracing case"), "trace_alerts": _l("Tracing alert"), "trace_referrals": _l("Referral"),
     "import_records": _l("Import"), "audit_log": _l("Audit log"), "person_reads": _l("Record view"),
     "districts": _l("District"), "wards": _l("Ward"),
+    "user_districts": _l("Inspector's districts"), "user_checkpoints": _l("Staff member's checkpoints"),
 }
 
 
