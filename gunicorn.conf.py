@@ -21,8 +21,9 @@ accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 errorlog = os.environ.get("GUNICORN_ERRORLOG", "-")
 # The client as the proxy saw it, which worker (pid) answered, and how long it took (ms): enough to follow a
 # request across workers and hosts.
+# The request id the app sent back (backoffice/observability/request_ids.py) ties the line to the app's own logs.
 access_log_format = ('%({x-forwarded-for}i)s %(h)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms %(p)s '
-                     '"%(f)s" "%(a)s"')
+                     '"%(f)s" "%(a)s" %({x-request-id}o)s')
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # gunicorn >= 25 opens a control socket at one fixed path per user ($HOME/.gunicorn/gunicorn.ctl): a second
 # instance on the host (another port, a test, a blue/green switch) would take it over. Off unless a path is given.
@@ -44,3 +45,21 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 def pre_fork(server, worker):
     import gc
     gc.freeze()
+
+
+# Prometheus multiprocess mode (backoffice/observability/metrics.py): each worker writes its counts to files in
+# PROMETHEUS_MULTIPROC_DIR and /metrics sums them. Files of an earlier run would be counted again, so the folder is
+# emptied as this file is read, before the app is loaded; a worker that exits is marked dead so its live gauges
+# stop counting.
+_metrics_folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _metrics_folder:
+    import glob
+    os.makedirs(_metrics_folder, exist_ok=True)
+    for _stale in glob.glob(os.path.join(_metrics_folder, "*.db")):
+        os.remove(_stale)
+
+
+def child_exit(server, worker):
+    if _metrics_folder:
+        from prometheus_client import multiprocess
+        multiprocess.mark_process_dead(worker.pid)

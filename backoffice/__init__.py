@@ -126,6 +126,8 @@ def _init_extensions(app: Flask) -> None:
     _check_decorated_limits_only(app)
     i18n.init_app(app)
     security.init_app(app)
+    from backoffice import observability
+    observability.init_app(app)
     from backoffice.auth import init_login
     init_login(app, login_manager)
 

@@ -99,6 +99,8 @@ def from_environment(instance_path: str) -> dict:
         # Rate limits: Redis when configured (several processes share it), memory otherwise.
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Who may read /metrics besides the loopback (observability.metrics): a scraper sending this bearer token.
+        "BACKOFFICE_METRICS_TOKEN": os.environ.get("BACKOFFICE_METRICS_TOKEN", ""),
         # Failed logins: tight per (username, address), so an attacker elsewhere cannot lock a user out; looser per
         # address (NAT) and per username (slows a distributed guess; never applied from where the user logged in).
         "LOGIN_LIMIT_PER_USER_ADDRESS": os.environ.get("LOGIN_LIMIT_PER_USER_ADDRESS", "5 per minute"),

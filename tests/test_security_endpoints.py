@@ -48,6 +48,7 @@ EXPECT: dict[str, object] = {
     # public pages and files
     "static": PUBLIC, "admin.static": PUBLIC, "bo_admin.static": PUBLIC, "reception.static": PUBLIC,
     "public.home": PUBLIC, "auth.login": PUBLIC, "registration.register": PUBLIC, "health.healthz": PUBLIC,
+    "health.readyz": PUBLIC, "metrics.metrics_page": NOT_CRAWLED,  # test_observability: loopback or token only
     "selfcheckin.page": PUBLIC, "selfcheckin.submit": PUBLIC,
     # the JSON API for devices
     "api_v1.scans": DEVICE, "api_v1.scan_image": DEVICE, "api_v1.keys": PUBLIC, "api_v1.openapi": PUBLIC,

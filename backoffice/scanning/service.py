@@ -50,6 +50,7 @@ from backoffice.health import reasons as stored_reasons
 from backoffice.scanning.checkins import auto_checkout, check_out, purge_checkins  # noqa: F401  (the verbs live here too)
 from backoffice.scanning.credentials import Credential, parse_scan_text
 from backoffice.scanning.credentials.national import normalise_name
+from backoffice.observability import metrics
 from backoffice.scanning.rejections import ScanRejected
 from backoffice.scanning.person_records import (  # noqa: F401  (identity_matches: part of this module's interface)
     IdentityMismatch, PersonRecords, Prefetched, find_person as _find_person, identity_matches,
@@ -158,6 +159,7 @@ def reject(code: str, *, method: str, user: User | None = None,
         organization_id = organization_id or device_token.organization_id
     audit.record_now("scan.rejected", actor=user, entity_name="scans", entity_id=entity_id, after=after,
                      organization_id=organization_id)
+    metrics.scan_counted("refused", code)
     raise ScanRejected(code, detail)
 
 
@@ -286,6 +288,7 @@ def record_scan(text: str, *, checkpoint: Checkpoint | None = None, location: Lo
                                       device_token_id=device_token.id if device_token is not None else None, now=now)
     # A national text's name as the text writes it, whoever it is: the registry's spelling would tell a hit.
     name = person.full_name if parsed.kind == "signed" else normalise_name(parsed.full_name or "")
+    metrics.scan_counted(status.colour, action)
     return ScanResult(colour=status.colour, reason=reason, rule_id=status.rule_id,
                       rule_version=status.rule_version, name=name, id_masked=mask_id(person.id_number),
                       checkin_id=checkin_id,

@@ -170,6 +170,7 @@ def production_env(database_url: str, *, port: int, instance: Path, redis: str, 
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": str(workers),
         "GUNICORN_ACCESSLOG": str(instance / "access.log"),
+        "PROMETHEUS_MULTIPROC_DIR": str(instance / "metrics"),
         "PYTHONPATH": str(ROOT),
     })
     env.update(extra)

@@ -72,6 +72,39 @@ def test_healthz_answers_from_every_worker(production):
         assert status == 200 and json.loads(body) == {"status": "ok", "database": "up"}
 
 
+def test_metrics_sum_every_worker_and_requests_carry_their_id(production):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def healthz_count() -> float:
+        status, _headers, body = harness.request(production.port, "GET", "/metrics")
+        assert status == 200
+        return sum(s.value for family in text_string_to_metric_families(body.decode())
+                   for s in family.samples if s.name == "backoffice_http_requests_total"
+                   and s.labels.get("endpoint") == "health.healthz" and s.labels.get("status") == "200")
+
+    before = healthz_count()
+    ids = set()
+    for _ in range(30):
+        status, headers, _body = harness.request(production.port, "GET", "/healthz")
+        assert status == 200
+        ids.add(headers["X-Request-ID"])
+    # Each worker counts in its own file; the page sums them, whichever worker answers it.
+    assert [healthz_count() - before for _ in range(3)] == [30, 30, 30]
+    assert len(ids) == 30
+    files = list((production.instance / "metrics").glob("*.db"))
+    assert len({f.stem.rsplit("_", 1)[-1] for f in files}) >= 2, files  # more than one worker counted
+    # The access log names the id each response carried.
+    log = (production.instance / "access.log").read_text()
+    assert sum(request_id in log for request_id in ids) == 30
+    # And the page is not for the public: the balancer forwards clients, who are refused.
+    assert harness.request(production.port, "GET", "/metrics", headers={"X-Forwarded-For": "198.51.100.7"})[0] == 404
+
+
+def test_ready_checks_the_database_and_redis(production):
+    status, _headers, body = harness.request(production.port, "GET", "/readyz")
+    assert status == 200 and json.loads(body) == {"status": "ready", "checks": {"database": "up", "redis": "up"}}
+
+
 def test_signing_key_comes_from_configuration(production):
     status, _, body = harness.request(production.port, "GET", "/api/v1/keys")
     assert status == 200
