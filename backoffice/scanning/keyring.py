@@ -36,9 +36,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import aliased
 
 from backoffice import audit
+from backoffice.database import insert_on_conflict
 from backoffice.errors import Refused
 from backoffice.extensions import db
 from backoffice.models import SigningKey
@@ -126,20 +128,32 @@ def configured_keys() -> dict[str, Ed25519PrivateKey]:
 
 
 def _sync_configured() -> None:
-    """Make sure every configured key has its (secret-less) row, so it is published and verifies."""
+    """Make sure every configured key has its (secret-less) row, so it is published and verifies.
+
+    Every process of every host runs this as it starts, often at the same moment: a row another process has just
+    inserted is skipped (insert … on conflict do nothing), only the rows this process inserted are audited, and
+    when the ring has no signer the first configured key becomes it, the same one whichever process gets there."""
     configured = configured_keys()
     if not configured:
         return
-    known = set(db.session.scalars(select(SigningKey.kid).where(SigningKey.kid.in_(configured))))
-    missing = [kid for kid in configured if kid not in known]
+    rows = dict(db.session.execute(select(SigningKey.kid, SigningKey.retired_at)
+                                   .where(SigningKey.kid.in_(configured))).all())
+    missing = [kid for kid in configured if kid not in rows]
     if not missing:
         return
-    has_signer = db.session.scalar(select(SigningKey.kid).where(SigningKey.signing.is_(True),
-                                                                SigningKey.retired_at.is_(None)).limit(1))
-    for kid in missing:
-        db.session.add(SigningKey(kid=kid, public_key=_raw_public(configured[kid]), private_key=None,
-                                  created_at=utcnow(), signing=not has_signer))
-        has_signer = True
+    table = SigningKey.__table__
+    inserted = [kid for kid in missing if db.session.scalar(
+        insert_on_conflict(table, conflict=[table.c.kid]).returning(table.c.kid).values(
+            kid=kid, public_key=_raw_public(configured[kid]), private_key=None, created_at=utcnow(),
+            signing=False)) is not None]
+    # Retired rows are old and committed, so every process sees them and picks the same candidate.
+    candidate = next((kid for kid in configured if rows.get(kid) is None), None)
+    if candidate is not None:
+        other = aliased(SigningKey)
+        signer = select(other.kid).where(other.signing.is_(True), other.retired_at.is_(None))
+        db.session.execute(update(SigningKey).where(SigningKey.kid == candidate, SigningKey.retired_at.is_(None),
+                                                    ~signer.exists()).values(signing=True))
+    for kid in inserted:
         audit.record("signing_key.configured", entity_name="signing_keys", entity_id=kid, after={"kid": kid})
     db.session.commit()
     invalidate()
