@@ -56,6 +56,14 @@ class Refused(DomainError):
     default_code = "refused"
 
 
+class Unavailable(DomainError):
+    """This host cannot serve the request as things stand (its rule files differ from those in force…): 503, so
+    a balancer or a client tries another host or later."""
+
+    status = 503
+    default_code = "unavailable"
+
+
 Render = Callable[..., Any]
 
 
