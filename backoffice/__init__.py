@@ -46,6 +46,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from backoffice.admin import init_admin
     init_admin(app)
     _init_plugins(app)
+    from backoffice import rules_in_force
+    rules_in_force.report_host(app)
     return app
 
 
@@ -166,7 +168,9 @@ def _init_plugins(app: Flask) -> None:
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+    # A client that sent JSON reads JSON back, whatever its Accept header says.
+    return (request.path.startswith("/api/") or request.is_json
+            or request.accept_mimetypes.best == "application/json")
 
 
 def _register_errors(app: Flask) -> None:

@@ -99,6 +99,8 @@ def from_environment(instance_path: str) -> dict:
         # Rate limits: Redis when configured (several processes share it), memory otherwise.
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # This host's name in rule_hosts (rules_in_force); the machine's name when unset.
+        "BACKOFFICE_HOST_NAME": os.environ.get("BACKOFFICE_HOST_NAME", ""),
         # Who may read /metrics besides the loopback (observability.metrics): a scraper sending this bearer token.
         "BACKOFFICE_METRICS_TOKEN": os.environ.get("BACKOFFICE_METRICS_TOKEN", ""),
         # Failed logins: tight per (username, address), so an attacker elsewhere cannot lock a user out; looser per

@@ -127,5 +127,33 @@ def test_command() -> None:
         raise click.exceptions.Exit(1)
 
 
+@rules_cli.command("publish")
+def publish_command() -> None:
+    """Make this host's rule files the ones in force on every host (run once per release, after copying them)."""
+    from backoffice import rules_in_force
+    rules_dir = current_app.config["BACKOFFICE_RULES_DIR"]
+    problems = [p for suite in SUITES.values() for p in suite.check(rules_dir)]
+    if problems:
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        click.echo("Nothing published: fix the files first.", err=True)
+        raise click.exceptions.Exit(1)
+    for kind, count in rules_in_force.publish(actor_name="cli").items():
+        click.echo(f"{kind}: {count} file(s) in force")
+
+
+@rules_cli.command("hosts")
+def hosts_command() -> None:
+    """What each host loaded at its last start, and whether its files were those in force."""
+    from sqlalchemy import select
+
+    from backoffice.extensions import db
+    from backoffice.models import RuleHost
+    from backoffice.timeutil import format_local
+    for row in db.session.scalars(select(RuleHost).order_by(RuleHost.host, RuleHost.kind)):
+        state = "agrees" if row.agrees else "DIFFERS"
+        click.echo(f"{row.host}\t{row.kind}\t{state}\t{len(row.digests)} file(s)\t{format_local(row.checked_at)}")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(rules_cli)

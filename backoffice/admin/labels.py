@@ -55,6 +55,7 @@ ACTION_LABELS = {
     "signing_key.first": _l("First signing key created"), "signing_key.generate": _l("Signing key generated"),
     "signing_key.rotate": _l("Signing key rotated"), "signing_key.activate": _l("Signing key began signing"),
     "signing_key.use": _l("Signing key chosen for signing"),
+    "rules.publish": _l("Rule files published as those in force"),
 }
 
 # The verbs the generic model views write as "<table>.<verb>".
@@ -71,6 +72,7 @@ TABLE_LABELS = {
     "import_records": _l("Import"), "audit_log": _l("Audit log"), "person_reads": _l("Record view"),
     "districts": _l("District"), "wards": _l("Ward"),
     "user_districts": _l("Inspector's districts"), "user_checkpoints": _l("Staff member's checkpoints"),
+    "rule_files_in_force": _l("Rule files in force"), "rule_hosts": _l("Rule files loaded by each server"),
 }
 
 

@@ -15,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from backoffice.criteria.engine import CompiledSet, compile_set
-from backoffice.criteria.loader import LoadedSet, content_of, frozen_conflicts, load_dir
+from backoffice import rules_in_force
+from backoffice.criteria.loader import LoadedSet, content_of, criteria_files, frozen_conflicts, load_dir
 from backoffice.criteria.schema import CriteriaSet
 from backoffice.extensions import db
 from backoffice.models import CriteriaSetVersion
@@ -81,6 +82,9 @@ class Registry:
         return compiled
 
 
+SUITE = "criteria"  # the rule suite's name (backoffice/criteria/__init__.py registers it)
+
+
 def registry() -> Registry:
     return current_app.extensions["criteria"]
 
@@ -118,6 +122,8 @@ def init_registry(app: Flask) -> Registry:
     if conflicts:
         raise CriteriaSetError(conflicts)
     app.extensions["criteria"] = reg
+    rules_dir = app.config["BACKOFFICE_RULES_DIR"]
+    rules_in_force.loaded(SUITE, rules_dir, rules_in_force.file_digests(criteria_files(rules_dir)))
     return reg
 
 

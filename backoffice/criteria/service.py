@@ -14,14 +14,14 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from backoffice import audit
+from backoffice import audit, rules_in_force
 from backoffice.auth.policy import may
 from backoffice.auth.scope import get_in_scope_or_404, scope
 from backoffice.criteria import inspections
 from backoffice.criteria.engine import CompiledSet
 from backoffice.criteria.facts import compute_facts
 from backoffice.criteria.loader import LoadedSet
-from backoffice.criteria.registry import registry
+from backoffice.criteria.registry import SUITE, registry
 from backoffice.criteria.schema import AnswerKind, Criterion, Input
 from backoffice.domain import AssessmentKind, AssessmentState
 from backoffice.errors import Invalid, OutOfRole, OutOfScope
@@ -169,6 +169,7 @@ def start_assessment(user: User, org_id: int, set_id: str, kind: AssessmentKind 
     org = get_organization(user, org_id)
     if not _may_assess(user, org, kind):
         raise Forbidden(kind.value)
+    rules_in_force.require(SUITE)  # a set started here is frozen from this host's file
     loaded = registry().current(set_id, local_today())
     if loaded is None:
         raise NotFound(set_id)

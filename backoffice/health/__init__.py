@@ -14,3 +14,6 @@ def init_app(app: Flask) -> None:
 
     app.config.setdefault("BACKOFFICE_QR_STATUS_HOURS", 24)
     vaccines.init_app(app)  # flask people unknown-vaccines
+    from backoffice.health.rules import rule_sets
+    with app.app_context():
+        rule_sets()  # loaded at start, so the host can say at once whether its files are those in force

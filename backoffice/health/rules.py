@@ -19,6 +19,7 @@ import rule_engine
 from flask import current_app
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from backoffice import rules_in_force
 from backoffice.health.vaccines import vaccine_key
 from backoffice.rulebook import Problem, read_model
 
@@ -233,6 +234,10 @@ def rule_sets(rules_dir: str | None = None) -> list[RuleSet]:
         sets, problems = load_all(rules_dir)
         for problem in problems:
             log.error("health-status rules: %s", problem)
+        if rules_dir is None:
+            # What this host scores with, compared with the files in force on every host (rules_in_force).
+            rules_in_force.loaded(SUBDIR, key, rules_in_force.file_digests(_files(directory)),
+                                  valid=[s.file for s in sets])
     with _cache_lock:
         _cache[key] = (now, signature, sets)
     return sets
@@ -241,4 +246,6 @@ def rule_sets(rules_dir: str | None = None) -> list[RuleSet]:
 def rule_set_for(day: date, rules_dir: str | None = None) -> RuleSet | None:
     """The rule set in force on `day` (the latest-starting one, if windows were left open)."""
     candidates = [s for s in rule_sets(rules_dir) if s.in_force(day)]
+    if rules_dir is None:
+        rules_in_force.require(SUBDIR)
     return max(candidates, key=lambda s: s.spec.valid_from) if candidates else None
