@@ -5,7 +5,7 @@ Revises: 0001
 Create Date: 2026-12-02 09:00:00
 
 """
-from alembic import op
+from backoffice import online_migrations as online
 
 revision = '0002'
 down_revision = '0001'
@@ -13,14 +13,13 @@ branch_labels = None
 depends_on = None
 
 
+# Built concurrently on PostgreSQL: scans keep writing check-ins while the index builds.
 def upgrade():
-    with op.batch_alter_table('checkins', schema=None) as batch_op:
-        batch_op.create_index('ix_checkins_org_time_colour', ['organization_id', 'checked_in_at', 'status_colour'],
-                              unique=False)
-        batch_op.drop_index('ix_checkins_org_time')
+    online.create_index('ix_checkins_org_time_colour', 'checkins',
+                        ['organization_id', 'checked_in_at', 'status_colour'])
+    online.drop_index('ix_checkins_org_time', 'checkins')
 
 
 def downgrade():
-    with op.batch_alter_table('checkins', schema=None) as batch_op:
-        batch_op.create_index('ix_checkins_org_time', ['organization_id', 'checked_in_at'], unique=False)
-        batch_op.drop_index('ix_checkins_org_time_colour')
+    online.create_index('ix_checkins_org_time', 'checkins', ['organization_id', 'checked_in_at'])
+    online.drop_index('ix_checkins_org_time_colour', 'checkins')

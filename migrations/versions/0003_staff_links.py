@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import backoffice.models.base
+from backoffice import online_migrations as online
 
 revision = '0003'
 down_revision = '0002'
@@ -25,14 +26,14 @@ def upgrade():
                                       nullable=True))
         batch_op.create_check_constraint(
             'link_method', "link_method IS NULL OR link_method IN ('signed_scan', 'ward')")
-        batch_op.create_index('ix_staff_id_number', ['id_number'], unique=False)
+    online.create_index('ix_staff_id_number', 'staff', ['id_number'])
     # Links made before proof was required (an ID number typed or imported) are dropped: they were never proved.
     op.execute("UPDATE staff SET person_id = NULL WHERE person_id IS NOT NULL")
 
 
 def downgrade():
+    online.drop_index('ix_staff_id_number', 'staff')
     with op.batch_alter_table('staff', schema=None) as batch_op:
-        batch_op.drop_index('ix_staff_id_number')
         batch_op.drop_constraint('ck_staff_link_method', type_='check')
         batch_op.drop_column('link_rejected_at')
         batch_op.drop_column('linked_by_id')
