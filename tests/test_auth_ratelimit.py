@@ -14,8 +14,9 @@ import pytest
 
 from conftest import csrf_token
 from pages_support import dedicated_app, vi
+from production.harness import REDIS_SERVER
 
-REDIS_URI = "redis://127.0.0.1:6379/15"
+REDIS_URI = f"redis://{REDIS_SERVER}/15"
 LIMITS = {"LOGIN_LIMIT_PER_USERNAME": "3 per minute", "LOGIN_LIMIT_PER_IP": "5 per minute"}
 
 
@@ -62,7 +63,7 @@ def _redis():
     try:
         client.ping()
     except redis.exceptions.ConnectionError:
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
+        pytest.skip(f"Redis is not running on {REDIS_SERVER}")
     return client
 
 

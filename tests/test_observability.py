@@ -13,6 +13,7 @@ from backoffice.observability.request_ids import LOG_FORMAT
 from backoffice.scanning.payload import issue_personal_payload
 from conftest import post_json
 from factories import checkpoint, new_person
+from production.harness import REDIS_SERVER
 
 OUTSIDE = {"REMOTE_ADDR": "203.0.113.5"}
 
@@ -137,7 +138,7 @@ def test_ready_names_each_service(app):
         app.config["RATELIMIT_STORAGE_URI"] = "memory://"
         body = client.get("/readyz").get_json()
         assert body == {"status": "ready", "checks": {"database": "up", "redis": "not configured"}}
-        app.config["RATELIMIT_STORAGE_URI"] = "redis://127.0.0.1:6379/13"
+        app.config["RATELIMIT_STORAGE_URI"] = f"redis://{REDIS_SERVER}/13"
         response = client.get("/readyz")
         assert response.status_code == 200 and response.get_json()["checks"]["redis"] == "up"
         app.config["RATELIMIT_STORAGE_URI"] = "redis://127.0.0.1:1/0"  # nothing listens there

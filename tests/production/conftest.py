@@ -51,7 +51,7 @@ def fault_pass() -> None:
 def need_redis(db_number: int = harness.REDIS_DB) -> str:
     uri = harness.redis_uri(db_number)
     if uri is None:
-        pytest.skip("Redis is not answering on 127.0.0.1:6379 (the production setup keeps rate limits there)")
+        pytest.skip(f"Redis is not answering on {harness.REDIS_SERVER} (the production setup keeps rate limits there)")
     return uri
 
 

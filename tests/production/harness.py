@@ -30,6 +30,8 @@ from sqlalchemy.engine import Engine, make_url
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_DB = 14  # tests/test_auth_ratelimit.py uses 15
+# The Redis the tests use; a second checkout running its tests at the same time points this at its own server.
+REDIS_SERVER = os.environ.get("TEST_REDIS_SERVER", "127.0.0.1:6379")
 DEMO_PASSWORD = "prod-demo-2021"
 PG_TIMEOUTS = "connect_timeout=5&options=-c%20statement_timeout%3D30s"
 
@@ -41,14 +43,14 @@ def free_port() -> int:
 
 
 def redis_uri(db_number: int = REDIS_DB) -> str | None:
-    """The Redis URI the production setup uses, or None when no Redis answers on 127.0.0.1:6379."""
+    """The Redis URI the production setup uses, or None when no Redis answers on REDIS_SERVER."""
     try:
         import redis
-        client = redis.Redis.from_url(f"redis://127.0.0.1:6379/{db_number}", socket_connect_timeout=2)
+        client = redis.Redis.from_url(f"redis://{REDIS_SERVER}/{db_number}", socket_connect_timeout=2)
         client.ping()
     except Exception:  # noqa: BLE001  (absent module or server: the caller skips with a reason)
         return None
-    return f"redis://127.0.0.1:6379/{db_number}"
+    return f"redis://{REDIS_SERVER}/{db_number}"
 
 
 def flush_redis(uri: str) -> None:
