@@ -37,8 +37,11 @@ db: deps
 seed: db
 	$(FLASK) seed-demo
 
+# The web server and, beside it, the queue's worker (periodic jobs included); stopping one stops both.
 run: seed
-	BACKOFFICE_ENV=development $(FLASK) run --host $(HOST) --port $(PORT)
+	export BACKOFFICE_ENV=development; $(FLASK) jobs worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	$(FLASK) run --host $(HOST) --port $(PORT)
 
 # TEST_DATABASE_URL selects PostgreSQL (e.g. postgresql://postgres@127.0.0.1:5432/test); SQLite otherwise.
 test: dev-deps

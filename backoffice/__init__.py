@@ -162,8 +162,8 @@ def _register_blueprints(app: Flask) -> None:
 
 def _init_plugins(app: Flask) -> None:
     """Each capability registers its blueprints, admin views, CLI commands and rule suites in `init_app`."""
-    from backoffice import api, criteria, health, imports, printing, reports, scanning, tracing
-    for capability in (health, scanning, printing, criteria, imports, reports, tracing, api):
+    from backoffice import api, criteria, health, imports, jobs, printing, reports, scanning, tracing
+    for capability in (health, scanning, printing, criteria, imports, reports, tracing, api, jobs):
         capability.init_app(app)
 
 

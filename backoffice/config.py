@@ -48,6 +48,8 @@ PASSED_THROUGH = (
     "DATABASE_PING_IDLE_SECONDS",
     # Plausible dates (backoffice.date_bounds) and the first self-assessment's grace period (criteria.overdue).
     "BACKOFFICE_EARLIEST_VACCINATION", "BACKOFFICE_MAX_AGE_YEARS", "BACKOFFICE_FIRST_ASSESSMENT_GRACE_DAYS",
+    # Periodic jobs (backoffice.jobs.periodic): "name=seconds,…" periods, and how often schedulers look.
+    "BACKOFFICE_PERIODIC_SECONDS", "BACKOFFICE_SCHEDULER_SECONDS",
 )
 
 

@@ -10,10 +10,12 @@ from backoffice.models.audit import AuditLog
 from backoffice.models.imports import ImportRecord
 from backoffice.models.tracing import SigningKey, TraceAlert, TraceCase, TraceReferral
 from backoffice.models.rules import RuleFileInForce, RuleHost
+from backoffice.models.jobs import JobRun
 
 __all__ = [
     "Base", "District", "Ward", "Organization", "Location", "Checkpoint", "DeviceToken", "Staff",
     "Person", "PersonalQRIssue", "Vaccination", "TestResult", "Recovery", "mask_id", "new_qr_ref", "CheckIn", "CheckInDaily",
     "Assessment", "CriteriaSetVersion", "User", "UserSession", "user_districts", "user_checkpoints",
     "AuditLog", "ImportRecord", "SigningKey", "TraceCase", "TraceAlert", "TraceReferral", "RuleFileInForce", "RuleHost",
+    "JobRun",
 ]
