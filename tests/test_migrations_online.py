@@ -34,12 +34,15 @@ def _index(engine, name: str) -> tuple[bool, bool] | None:
     return None if row is None else (True, row[0])
 
 
-def _wait_for_the_build(engine, timeout: float = 20.0) -> None:
+def _wait_for_the_build(engine, build: threading.Thread, failures: list[BaseException],
+                        timeout: float = 60.0) -> None:
     """Until the migration waits on a lock: a concurrent build on the open writer's transaction to end
-    (virtualxid), a plain one on the table (relation)."""
+    (virtualxid), a plain one on the table (relation). A migration that ended instead is reported with its error."""
     deadline = time.monotonic() + timeout
     with engine.connect() as conn:
         while time.monotonic() < deadline:
+            if not build.is_alive():
+                raise AssertionError(f"the migration ended without waiting on the open writer: {failures}")
             waiting = conn.execute(text(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                 "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")).scalar()
@@ -73,7 +76,7 @@ def test_the_check_ins_index_builds_while_scans_write(app, database):
         build = threading.Thread(target=migrate)
         build.start()
         try:
-            _wait_for_the_build(engine)
+            _wait_for_the_build(engine, build, failures)
             # A new scan's transaction, begun while the index builds, is not made to wait.
             with engine.connect() as scan:
                 with scan.begin():

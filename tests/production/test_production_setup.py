@@ -40,19 +40,20 @@ def cookies_of(headers) -> dict[str, str]:
     return {k: m.value for k, m in jar.items()}
 
 
-def login_form(port: int, forwarded_for: str) -> tuple[str, str]:
+def login_form(port: int, forwarded_for: str, timeout: float = 10) -> tuple[str, str]:
     """(csrf token, session cookie) from GET /login, as a browser behind the proxy gets them."""
-    status, headers, body = harness.request(port, "GET", "/login", headers={**PROXY, "X-Forwarded-For": forwarded_for})
+    status, headers, body = harness.request(port, "GET", "/login", headers={**PROXY, "X-Forwarded-For": forwarded_for},
+                                            timeout=timeout)
     assert status == 200
     return _CSRF.search(body.decode()).group(1), cookies_of(headers)["bo_session"]
 
 
-def post_login(port: int, username: str, password: str, forwarded_for: str):
-    token, cookie = login_form(port, forwarded_for)
+def post_login(port: int, username: str, password: str, forwarded_for: str, timeout: float = 10):
+    token, cookie = login_form(port, forwarded_for, timeout)
     form = f"username={username}&password={password}&csrf_token={token}"
     return harness.request(port, "POST", "/login", form, {
         **PROXY, "X-Forwarded-For": forwarded_for, "Cookie": f"bo_session={cookie}",
-        "Content-Type": "application/x-www-form-urlencoded"})
+        "Content-Type": "application/x-www-form-urlencoded"}, timeout=timeout)
 
 
 def test_migrated_with_flask_db_upgrade(production):
@@ -184,13 +185,15 @@ def test_login_limit_holds_across_workers_through_redis(production):
         statuses: dict[str, int] = {}
 
         def one(address: str) -> None:
-            statuses[address] = post_login(production.port, username, "wrong-password", address)[0]
+            # Forty-two logins queue for six threads, each checking a password hash: on a loaded machine the last
+            # wait well past the usual 10 s, and an attempt that timed out would go uncounted.
+            statuses[address] = post_login(production.port, username, "wrong-password", address, timeout=120)[0]
 
         threads = [threading.Thread(target=one, args=(a,)) for a in addresses]
         for t in threads:
             t.start()
         for t in threads:
-            t.join(timeout=120)
+            t.join(timeout=300)
         # A failed login is counted once answered (deduct_when), so requests in flight at once may pass beside
         # the last counted one; per-worker counters would let every attempt through.
         passed = sum(1 for status in statuses.values() if status == 200)
