@@ -39,7 +39,7 @@ seed: db
 
 # The web server and, beside it, the queue's worker (periodic jobs included); stopping one stops both.
 run: seed
-	export BACKOFFICE_ENV=development; $(FLASK) jobs worker & worker=$$!; \
+	export BACKOFFICE_ENV=development BACKOFFICE_JOBS_IN_QUEUE=1; $(FLASK) jobs worker & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(FLASK) run --host $(HOST) --port $(PORT)
 

@@ -100,6 +100,9 @@ def from_environment(instance_path: str) -> dict:
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 32 * 1024 * 1024),
         # Rate limits: Redis when configured (several processes share it), memory otherwise.
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # Long jobs (imports) go to the task queue's workers (backoffice.jobs) rather than children of the web
+        # process: set in production and by `make run`, which start the workers.
+        "BACKOFFICE_JOBS_IN_QUEUE": _bool("BACKOFFICE_JOBS_IN_QUEUE", False),
         "RATELIMIT_HEADERS_ENABLED": True,
         # This host's name in rule_hosts (rules_in_force); the machine's name when unset.
         "BACKOFFICE_HOST_NAME": os.environ.get("BACKOFFICE_HOST_NAME", ""),

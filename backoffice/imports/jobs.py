@@ -12,7 +12,10 @@ and sockets in whatever state they are. It builds its own app from the parent's 
 the threads did: state in the ImportRecord, progress in the staging folder. A watcher thread in the parent
 waits for it and marks the import failed if the child ended without doing so (killed, out of memory).
 
-`run_job` is the unit of work, callable in any app context: the task queue's worker (a later issue) calls it.
+Where the child is forked from: with BACKOFFICE_JOBS_IN_QUEUE (production, `make run`), `launch` queues the
+job and the queue's worker (`backoffice.jobs`) starts the child, so a web worker recycled or killed mid-import
+takes nothing with it; without it (the tests' default), the web process starts the child itself. `run_job` is the
+unit of work either way, callable in any app context.
 """
 from __future__ import annotations
 
@@ -64,6 +67,31 @@ class Job:
         """Wait up to `timeout` seconds for the job (and its bookkeeping) to end; True if it did."""
         self.watcher.join(timeout)
         return not self.watcher.is_alive()
+
+
+@dataclass
+class Queued:
+    """A job handed to the task queue; `wait` blocks on its result, as `Job.wait` on the child."""
+    result: Any
+
+    def wait(self, timeout: float | None) -> bool:
+        from huey.exceptions import HueyException
+        try:
+            self.result.get(blocking=True, timeout=timeout)
+        except HueyException:  # still running (ResultTimeout) or failed in the worker (TaskException)
+            return False
+        return True
+
+
+def launch(app: Flask, action: str, record_id: int, user_id: int, locale: str) -> Job | Queued:
+    """Start `action` of an import: in the queue's worker when BACKOFFICE_JOBS_IN_QUEUE, else in a child of this
+    process."""
+    if action not in ACTIONS:
+        raise ValueError(action)
+    if app.config.get("BACKOFFICE_JOBS_IN_QUEUE"):
+        from backoffice.jobs.tasks import import_job
+        return Queued(import_job(action, record_id, user_id, locale))
+    return start(app, action, record_id, user_id, locale)
 
 
 def start(app: Flask, action: str, record_id: int, user_id: int, locale: str) -> Job:

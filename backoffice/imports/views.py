@@ -67,9 +67,10 @@ class ImportView(PolicyView):
         return record
 
     def _job(self, action: str, record, wait: bool):
-        """Run the preview or apply in a memory-limited child process (jobs.py); a small file is waited for
-        (up to IMPORT_SYNC_WAIT_SECONDS), so its result shows at once. Returns the record as it is now."""
-        job = jobs.start(current_app._get_current_object(), action, record.id, current_user.id, str(get_locale()))
+        """Run the preview or apply away from this process (jobs.py: the queue's worker, or a memory-limited
+        child); a small file is waited for (up to IMPORT_SYNC_WAIT_SECONDS), so its result shows at once.
+        Returns the record as it is now."""
+        job = jobs.launch(current_app._get_current_object(), action, record.id, current_user.id, str(get_locale()))
         if wait:
             job.wait(service.setting("IMPORT_SYNC_WAIT_SECONDS", 30))
             db.session.expire_all()

@@ -31,3 +31,16 @@ def tick() -> list[str]:
     from backoffice.jobs.periodic import run_due
     with _application().app_context():
         return run_due()
+
+
+@huey.task(name="imports.run")
+def import_job(action: str, record_id: int, user_id: int, locale: str) -> int:
+    """An import's preview or apply, in a memory-limited child of this worker (backoffice.imports.jobs); no
+    retry: a worker killed mid-job may leave its child finishing, and the import's stall check marks a job
+    that stopped reporting progress as failed."""
+    from backoffice.imports import jobs
+    app = _application()
+    with app.app_context():
+        job = jobs.start(app, action, record_id, user_id, locale)
+        job.wait(None)
+        return job.process.exitcode
