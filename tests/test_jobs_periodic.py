@@ -110,10 +110,10 @@ def test_a_failed_run_is_recorded_and_its_job_runs_next_period(tmp_path):
         with app.app_context():
             ran = periodic.run_due(now)
             status = dict(db.session.execute(select(JobRun.job, JobRun.status)).all())
-            assert status == {"auto_checkout": "done", "retention": "failed"}
+            assert status == {"auto_checkout": "done", "retention": "failed", "report_files": "done"}
             detail = db.session.scalar(select(JobRun.detail).where(JobRun.job == "retention"))
             assert "retention period must be at least one day" in detail
-            assert len(ran) == 2
+            assert len(ran) == 3
             # A run left `running` by a killed worker blocks its job until its timeout, then counts as failed.
             job = next(j for j in periodic.schedule() if j.name == "auto_checkout")
             db.session.add(JobRun(job="auto_checkout", slot=periodic.slot_of(job, now) + 1, status="running",

@@ -83,6 +83,7 @@ EXPECT: dict[str, object] = {
        ("index", "show", "cancel", "confirm", "credentials", "errors", "progress", "template", "upload")},
     # reports
     "reports_admin.index": {A, I}, "reports_admin.city_workbook": {A, I}, "reports_admin.district_workbook": {A, I},
+    **{f"reports_admin.{e}": {A, I} for e in ("request_file", "file", "file_status", "file_download")},
     "reports.chart": {A, I},  # with name=levels; ward-status / org-checkins: their own role (below)
     # tracing
     "tracing_admin.index": {A, I}, "tracing_admin.case": {A, I}, "tracing_admin.export": {A, I},

@@ -38,6 +38,11 @@ def _retention() -> str:
     return f"deleted {deleted}, daily rows {daily}"
 
 
+def _report_files() -> str:
+    from backoffice.reports.files import retire
+    return retire()
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -53,7 +58,8 @@ class Job:
 
 # Retention at 02:00 in the city (19:00 UTC), when scans are fewest.
 JOBS = (Job("auto_checkout", 300, 0, _auto_checkout),
-        Job("retention", 86400, 19 * 3600, _retention))
+        Job("retention", 86400, 19 * 3600, _retention),
+        Job("report_files", 3600, 0, _report_files))
 
 
 def schedule() -> tuple[Job, ...]:

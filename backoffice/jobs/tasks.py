@@ -44,3 +44,11 @@ def import_job(action: str, record_id: int, user_id: int, locale: str) -> int:
         job = jobs.start(app, action, record_id, user_id, locale)
         job.wait(None)
         return job.process.exitcode
+
+
+@huey.task(name="reports.workbook")
+def report_job(file_id: int) -> str:
+    """A workbook a user asked for on the report page (backoffice.reports.files); a second run does nothing."""
+    from backoffice.reports import files
+    with _application().app_context():
+        return files.build(file_id)

@@ -11,11 +11,12 @@ from backoffice.models.imports import ImportRecord
 from backoffice.models.tracing import SigningKey, TraceAlert, TraceCase, TraceReferral
 from backoffice.models.rules import RuleFileInForce, RuleHost
 from backoffice.models.jobs import JobRun
+from backoffice.models.report_files import ReportFile
 
 __all__ = [
     "Base", "District", "Ward", "Organization", "Location", "Checkpoint", "DeviceToken", "Staff",
     "Person", "PersonalQRIssue", "Vaccination", "TestResult", "Recovery", "mask_id", "new_qr_ref", "CheckIn", "CheckInDaily",
     "Assessment", "CriteriaSetVersion", "User", "UserSession", "user_districts", "user_checkpoints",
     "AuditLog", "ImportRecord", "SigningKey", "TraceCase", "TraceAlert", "TraceReferral", "RuleFileInForce", "RuleHost",
-    "JobRun",
+    "JobRun", "ReportFile",
 ]

@@ -2,8 +2,8 @@
 pages, a dashboard panel per role, the admin reports page and the `report` CLI group.
 
 Layers: `scope` (what a report covers, checked against backoffice.auth.scope), `queries`/`local`/`health`
-(figures, as database aggregates), `workbook`/`charts` (output), `service` (the audited operations),
-`views`/`dashboards`/`cli` (interfaces).
+(figures, as database aggregates), `workbook`/`charts` (output), `service` (the audited operations), `files`
+(workbooks the queue's worker prepares for the user who asked), `views`/`dashboards`/`cli` (interfaces).
 """
 from __future__ import annotations
 

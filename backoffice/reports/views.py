@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask_admin import expose
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -13,8 +13,9 @@ from flask_login import current_user, login_required
 from backoffice import exports
 from backoffice.auth.permissions import PolicyView, allows, deny
 from backoffice.domain import SECTOR_LABELS, Sector
-from backoffice.reports import charts, local, queries as q, service
+from backoffice.reports import charts, files, local, queries as q, service
 from backoffice.reports.scope import ReportForbidden, ReportNotFound, ReportScope, resolve
+from backoffice.timeutil import format_local
 
 bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates")
 
@@ -127,9 +128,12 @@ class ReportsView(PolicyView):
         user_sector = current_user.sector
         sectors = [(s.value, SECTOR_LABELS[s]) for s in Sector if not user_sector or s.value == user_sector]
         params = {"district": district or "", "sector": rs.sector or "", "date": rs.as_of.isoformat()}
+        in_queue = bool(current_app.config.get("BACKOFFICE_JOBS_IN_QUEUE"))
         return self.render("reports/index.html", rs=rs, district=district, districts=everything.names,
                            sectors=sectors, figures=figures, total=total, params=params,
-                           valid_days=q.valid_days())
+                           valid_days=q.valid_days(), in_queue=in_queue,
+                           recent=files.own_recent(current_user) if in_queue else [], state_of=files.state_of,
+                           state_labels=files.STATE_LABELS, format_local=format_local)
 
     @expose("/district/<int:code>.xlsx")
     def district_workbook(self, code: int):
@@ -138,3 +142,29 @@ class ReportsView(PolicyView):
     @expose("/city.xlsx")
     def city_workbook(self):
         return _workbook("reports.city", service.build_city_report)
+
+    # --- workbooks prepared by the queue's worker ------------------------------------------------------------
+    @expose("/files", methods=["POST"])
+    def request_file(self):
+        """Queue a workbook (?kind=district|city&district=&sector=&date=) and show its progress."""
+        file = files.request_workbook(current_user._get_current_object(), request.args.get("kind", ""),
+                                      _int_arg("district"), sector=request.args.get("sector") or None,
+                                      as_of=_date_arg())
+        return redirect(url_for(".file", file_id=file.id))
+
+    @expose("/files/<int:file_id>")
+    def file(self, file_id: int):
+        file = files.get_own(current_user, file_id)
+        return self.render("reports/file.html", file=file, state=files.state_of(file),
+                           state_labels=files.STATE_LABELS, format_local=format_local)
+
+    @expose("/files/<int:file_id>/status")
+    def file_status(self, file_id: int):
+        file = files.get_own(current_user, file_id)
+        return jsonify({"state": files.state_of(file), "done": file.done, "total": file.total,
+                        "message": file.message})
+
+    @expose("/files/<int:file_id>.xlsx")
+    def file_download(self, file_id: int):
+        name, data = files.take(current_user._get_current_object(), file_id)
+        return exports.download(data, name, exports.XLSX_MIMETYPE)
