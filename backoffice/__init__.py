@@ -117,9 +117,10 @@ def _ensure_secret_key(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from backoffice import database, i18n, security
+    from backoffice import database, i18n, replica, security
     db.init_app(app)
     database.init_app(app)
+    replica.init_app(app)
     migrate.init_app(app, db, directory=str(config_module.PROJECT_ROOT / "migrations"), render_as_batch=True,
                      compare_type=True)
     csrf.init_app(app)

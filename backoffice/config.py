@@ -46,6 +46,8 @@ PASSED_THROUGH = (
     "QR_DECODE_MAX_PIXELS", "QR_DECODE_CONCURRENCY", "QR_DECODE_WAIT_SECONDS", "IMPORT_WORKER_MEMORY_MB",
     "IMPORT_SYNC_WAIT_SECONDS",
     "DATABASE_PING_IDLE_SECONDS",
+    # How long an unreachable reports replica is left alone, its reading work sent to the primary (replica.py).
+    "REPORTS_REPLICA_RETRY_SECONDS",
     # Plausible dates (backoffice.date_bounds) and the first self-assessment's grace period (criteria.overdue).
     "BACKOFFICE_EARLIEST_VACCINATION", "BACKOFFICE_MAX_AGE_YEARS", "BACKOFFICE_FIRST_ASSESSMENT_GRACE_DAYS",
     # Periodic jobs (backoffice.jobs.periodic): "name=seconds,…" periods, and how often schedulers look.
@@ -72,6 +74,9 @@ def from_environment(instance_path: str) -> dict:
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL", sqlite_default),
         # Pooled connections are pinged only after DATABASE_PING_IDLE_SECONDS idle (backoffice.database).
         "SQLALCHEMY_ENGINE_OPTIONS": {},
+        # A streaming replica of DATABASE_URL for reports, dashboards, exports and tracing (backoffice.replica);
+        # unset: everything reads the primary.
+        "REPORTS_DATABASE_URL": os.environ.get("REPORTS_DATABASE_URL", ""),
         "BACKOFFICE_RULES_DIR": os.environ.get("BACKOFFICE_RULES_DIR", str(PROJECT_ROOT / "rules")),
         "BACKOFFICE_DEMO_PASSWORD": os.environ.get("BACKOFFICE_DEMO_PASSWORD", "demo-2021"),
         # The address visitors' phones open from a location QR poster. No default: outside development posters

@@ -74,7 +74,7 @@ def _not_from_another_process(dbapi_connection, connection_record, connection_pr
         raise DisconnectionError(f"connection opened in process {connection_record.info['pid']}, now in {pid}")
 
 
-def _ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
+def ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
     """Ping a pooled connection at checkout when it was returned more than `idle_seconds` ago.
 
     SQLAlchemy's documented pessimistic check: a DisconnectionError raised at checkout makes the pool throw the
@@ -325,4 +325,4 @@ def init_app(app: Flask) -> None:
     if _is_sqlite_uri(app.config["SQLALCHEMY_DATABASE_URI"]):
         return  # a local file: nothing to lose between uses
     with app.app_context():
-        _ping_idle_connections(db.engine, float(app.config.get("DATABASE_PING_IDLE_SECONDS", PING_IDLE_SECONDS)))
+        ping_idle_connections(db.engine, float(app.config.get("DATABASE_PING_IDLE_SECONDS", PING_IDLE_SECONDS)))

@@ -11,8 +11,10 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 
 from backoffice.models.base import Base
+from backoffice.replica import RoutingSession
 
-db = SQLAlchemy(model_class=Base)
+# The session sends the SELECTs of reading work to the reports replica when one is configured (backoffice.replica).
+db = SQLAlchemy(model_class=Base, session_options={"class_": RoutingSession})
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -51,6 +51,7 @@ from backoffice.auth.permissions import deny
 from backoffice.auth.scope import scope
 from backoffice.domain import Role
 from backoffice.errors import OutOfRole, OutOfScope
+from backoffice.replica import reading
 from backoffice.extensions import db
 from backoffice.timeutil import format_local
 
@@ -330,7 +331,8 @@ class ScopedModelView(OperationWrites, ModelView):
         header), then audited with the rows actually written, then sent, never cached."""
         g.bo_exporting = True
         try:
-            _count, data = self._export_data()
+            with reading():  # the list's own page reads the primary; the whole list for a file, the replica
+                _count, data = self._export_data()
         finally:
             g.bo_exporting = False
         names = [name for name, _title in self._export_columns]

@@ -7,12 +7,14 @@ from flask_login import current_user
 from markupsafe import Markup
 
 from backoffice.domain import Role
+from backoffice.replica import reads_replica
 from backoffice.reports import charts, local, queries as q
 from backoffice.reports.labels import level_catalogue
 from backoffice.reports.scope import resolve
 from backoffice.timeutil import to_local
 
 
+@reads_replica
 def area_panel() -> str:
     """City admin: the city; inspector: its districts (and sector)."""
     user = current_user._get_current_object()
@@ -31,11 +33,13 @@ def area_panel() -> str:
                                   params={}, valid_days=q.valid_days(), wide=user.role == Role.CITY_ADMIN))
 
 
+@reads_replica
 def ward_panel() -> str:
     figures = local.ward_figures(current_user._get_current_object())
     return Markup(render_template("reports/_panel_ward.html", f=figures))
 
 
+@reads_replica
 def org_panel() -> str:
     figures = local.org_figures(current_user._get_current_object())
     if figures.organization is None:

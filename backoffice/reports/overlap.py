@@ -6,7 +6,7 @@ server process). Run in a thread of their own, they go on while the workbook is 
 
 Each thread has an app context of its own, hence a database session and connection of its own, and is given
 only plain values: a `ReportScope` whose user is a `ScopeSubject` (`plain_scope`), never an ORM object of the
-request's session. Errors reach the caller when it asks for the result; a consumer that stops early stops the
+request's session. A thread reads where its caller's reading work reads (`backoffice.replica`). Errors reach the caller when it asks for the result; a consumer that stops early stops the
 producer.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from flask import current_app
 
+from backoffice import replica
 from backoffice.auth.scope import subject
 from backoffice.extensions import db
 from backoffice.reports.scope import ReportScope
@@ -32,8 +33,8 @@ def plain_scope(rs: ReportScope) -> ReportScope:
     return dataclasses.replace(rs, user=subject(rs.user))
 
 
-def _in_app(app, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    with app.app_context():
+def _in_app(app, route: replica.Route | None, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    with app.app_context(), replica.using(route):
         try:
             return fn(*args, **kwargs)
         finally:
@@ -42,12 +43,12 @@ def _in_app(app, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 def start(fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future:
     """`fn(*args, **kwargs)` in a thread with an app context; its result (or error) from `.result()`."""
-    app = current_app._get_current_object()
+    app, route = current_app._get_current_object(), replica.current()
     future: Future = Future()
 
     def run() -> None:
         try:
-            future.set_result(_in_app(app, fn, *args, **kwargs))
+            future.set_result(_in_app(app, route, fn, *args, **kwargs))
         except BaseException as exc:  # noqa: BLE001  (handed to the caller)
             future.set_exception(exc)
 
@@ -61,7 +62,7 @@ class Prefetch(Iterator[T]):
     context manager) when done, also when stopping early: the thread then stops too."""
 
     def __init__(self, rows: Callable[[], Iterable[T]], batch: int = 2000, depth: int = 3):
-        self._app = current_app._get_current_object()
+        self._app, self._route = current_app._get_current_object(), replica.current()
         self._rows, self._batch = rows, batch
         self._ready: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
@@ -81,7 +82,7 @@ class Prefetch(Iterator[T]):
 
     def _produce(self) -> None:
         try:
-            with self._app.app_context():
+            with self._app.app_context(), replica.using(self._route):
                 try:
                     chunk: list = []
                     for item in self._rows():

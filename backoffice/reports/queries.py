@@ -346,6 +346,7 @@ def organization_rows(rs: ReportScope, batch: int = 5000) -> Iterator[OrgRow]:
         .order_by(Organization.district_code, Organization.name, Organization.id)
     )
     # Core rows (no ORM loading step per row: these are plain columns), streamed in batches.
-    result = db.session.connection().execute(stmt.execution_options(yield_per=batch))
+    # The clause names the statement to the session, so that reading work reads it on the replica.
+    result = db.session.connection(bind_arguments={"clause": stmt}).execute(stmt.execution_options(yield_per=batch))
     for row in result:
         yield OrgRow._make(row)

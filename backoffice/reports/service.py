@@ -9,6 +9,7 @@ from datetime import date
 from typing import IO, Any, Callable
 
 from backoffice import audit
+from backoffice.replica import reading
 from backoffice.extensions import db
 from backoffice.reports import workbook
 from backoffice.reports.scope import ReportForbidden, ReportNotFound, ReportScope, resolve
@@ -59,10 +60,11 @@ def build_district_report(user: Any, district_code: int, *, sector: str | None =
                           out: IO[bytes] | str | None = None,
                           progress: Callable[[int], None] | None = None) -> Report:
     """The workbook of one district (optionally one sector) as `user` may see it."""
-    rs = resolve(user, district_code, sector=sector, as_of=as_of)
-    target, buffer = _output(out)
-    counts = workbook.write_district_workbook(target, rs, progress or workbook._noop)
-    _audit("report.district", rs, counts, district_code)
+    with reading():
+        rs = resolve(user, district_code, sector=sector, as_of=as_of)
+        target, buffer = _output(out)
+        counts = workbook.write_district_workbook(target, rs, progress or workbook._noop)
+        _audit("report.district", rs, counts, district_code)
     return Report(rs, _filename(str(district_code), rs), counts, buffer.getvalue() if buffer else None)
 
 
@@ -70,11 +72,12 @@ def build_city_report(user: Any, *, sector: str | None = None, as_of: date | Non
                       out: IO[bytes] | str | None = None, progress: Callable[[int], None] | None = None) -> Report:
     """The workbook across every district `user` may see: the city for a city admin, its districts (and sector)
     for a department or district inspector."""
-    rs = resolve(user, sector=sector, as_of=as_of)
-    if not rs.districts:
-        raise ReportNotFound("no district in scope")
-    target, buffer = _output(out)
-    counts = workbook.write_city_workbook(target, rs, progress or workbook._noop)
-    _audit("report.city", rs, counts, None)
+    with reading():
+        rs = resolve(user, sector=sector, as_of=as_of)
+        if not rs.districts:
+            raise ReportNotFound("no district in scope")
+        target, buffer = _output(out)
+        counts = workbook.write_city_workbook(target, rs, progress or workbook._noop)
+        _audit("report.city", rs, counts, None)
     return Report(rs, _filename("tphcm" if len(rs.districts) > 1 else str(rs.districts[0]), rs), counts,
                   buffer.getvalue() if buffer else None)

@@ -13,6 +13,7 @@ from flask_login import current_user, login_required
 from backoffice import exports
 from backoffice.auth.permissions import PolicyView, allows, deny
 from backoffice.domain import SECTOR_LABELS, Sector
+from backoffice.replica import reads_replica
 from backoffice.reports import charts, files, local, queries as q, service
 from backoffice.reports.scope import ReportForbidden, ReportNotFound, ReportScope, resolve
 from backoffice.timeutil import format_local
@@ -85,6 +86,7 @@ def _image(data: bytes, fmt: str) -> Response:
 
 @bp.route("/charts/<name>.<fmt>")
 @login_required
+@reads_replica
 def chart(name: str, fmt: str):
     """/reports/charts/levels.png?district=760&sector=&date=2021-10-20 (district omitted: the whole scope)."""
     if fmt not in charts.FORMATS:
@@ -119,6 +121,7 @@ class ReportsView(PolicyView):
     denied_as = "reports.access"
 
     @expose("/")
+    @reads_replica
     def index(self):
         district = _int_arg("district")
         rs = request_scope(district)

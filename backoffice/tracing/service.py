@@ -46,6 +46,7 @@ from backoffice.models import (
     CheckIn, Location, Organization, Person, TestResult, TraceAlert, TraceCase, Ward, mask_id,
 )
 from backoffice.models.base import UTCDateTime
+from backoffice.replica import reading
 from backoffice.timeutil import now_utc
 
 DEFAULT_WINDOW_DAYS = 14
@@ -413,10 +414,11 @@ def read_case(user: Any, case_id: Any, *, action: str = "trace.view") -> TraceRe
     """Run a case's trace for reading (or exporting), contacts outside the reader's scope masked; the reading
     itself is audited. A pending case reads as its request only, and cannot be exported."""
     from flask_babel import lazy_gettext as _l
-    case = get_case(user, case_id)
-    if case.pending and action != "trace.view":
-        raise TraceError("pending", _l("This case is waiting for a second officer's approval."), 409)
-    result = trace(case, viewer=user)
+    with reading():
+        case = get_case(user, case_id)
+        if case.pending and action != "trace.view":
+            raise TraceError("pending", _l("This case is waiting for a second officer's approval."), 409)
+        result = trace(case, viewer=user)
     audit.record_now(action, entity_name="trace_cases", entity_id=case.id, district_code=case.district_code,
                      after={"contacts": len(result.contacts), "people": result.people, "masked": result.referred,
                             "status": case.status})

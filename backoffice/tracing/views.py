@@ -21,6 +21,7 @@ from backoffice.domain import COLOUR_LABELS, Colour
 from backoffice.extensions import db
 from backoffice.forms import IdNumber
 from backoffice.models import Location, Person, mask_id
+from backoffice.replica import reads_replica
 from backoffice.timeutil import local_to_utc, now_utc, to_local
 from backoffice.tracing import alerts, referrals, service
 from backoffice.tracing.people import ContactPerson
@@ -61,6 +62,7 @@ class TracingView(PolicyView):
                            districts=referrals.district_names({r.district_code for r in referred})), status
 
     @expose("/")
+    @reads_replica
     def index(self):
         # Most cases are marked as they are confirmed: the form starts at now, in the city's time, to the minute.
         now = to_local(now_utc()).replace(tzinfo=None, second=0, microsecond=0)
@@ -94,6 +96,7 @@ class TracingView(PolicyView):
         return redirect(url_for(".case", case_id=result.case.id))
 
     @expose("/<case_id>")
+    @reads_replica
     def case(self, case_id: str):
         try:
             result = service.read_case(current_user, case_id)
@@ -134,6 +137,7 @@ class TracingView(PolicyView):
         return redirect(url_for(".case", case_id=result.case.id))
 
     @expose("/<case_id>/export.<fmt>")
+    @reads_replica
     def export(self, case_id: str, fmt: str):
         if fmt not in ("xlsx", "csv"):
             abort(404)
