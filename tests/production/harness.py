@@ -112,10 +112,10 @@ class PrivatePostgres:
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
                   "--no-sync", "--no-instructions")
 
-    def start(self) -> None:
+    def start(self, *settings: str) -> None:
         # fsync off: the instance lives for one test and is only ever stopped cleanly (fast shutdown checkpoints).
         options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base} -c fsync=off "
-                   "-c full_page_writes=off -c max_connections=60")
+                   "-c full_page_writes=off -c max_connections=60" + "".join(f" -c {s}" for s in settings))
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.log), "-w",
                   "-t", "60", "start", timeout=90)
 
@@ -130,6 +130,52 @@ class PrivatePostgres:
     @property
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+
+REPLICATION_USER = "replicator"
+
+
+def streaming_pair(base: Path) -> tuple[PrivatePostgres, PrivatePostgres]:
+    """A primary and a hot standby of it, streaming, as production would set one up: a replication role and its
+    pg_hba entry on the primary, `pg_basebackup -R` (the standby's connection settings and standby.signal), the
+    standby started on a port of its own. Both running when this returns; the caller stops them."""
+    (base / "primary").mkdir()
+    (base / "standby").mkdir()
+    primary, standby = PrivatePostgres(base / "primary"), PrivatePostgres(base / "standby")
+    if standby._as:  # the server runs as `postgres`: it must reach both folders
+        subprocess.run(["chown", "postgres:postgres", str(base), str(standby.base)], check=True)
+    primary.init()
+    with (primary.data / "pg_hba.conf").open("a") as hba:
+        hba.write(f"host replication {REPLICATION_USER} 127.0.0.1/32 trust\n")
+    primary.start("wal_level=replica", "max_wal_senders=4")
+    engine = create_engine(primary.url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f"CREATE ROLE {REPLICATION_USER} REPLICATION LOGIN"))
+    finally:
+        engine.dispose()
+    standby._run(str(standby.bin / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port), "-U",
+                 REPLICATION_USER, "-D", str(standby.data), "-R", "-X", "stream", "-c", "fast", "--no-sync",
+                 timeout=120)
+    standby.start("hot_standby=on")
+    wait_streaming(standby)
+    return primary, standby
+
+
+def wait_streaming(standby: PrivatePostgres, timeout: float = 30) -> None:
+    engine = create_engine(standby.url)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with contextlib.suppress(Exception), engine.connect() as conn:
+                if conn.execute(text("SELECT status FROM pg_stat_wal_receiver")).scalar() == "streaming":
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the standby is not streaming after {timeout} s:\n"
+                                   f"{standby.log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.1)
+    finally:
+        engine.dispose()
 
 
 # --- configuration, CLI, seed ----------------------------------------------------------------------
