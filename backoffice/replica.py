@@ -82,6 +82,19 @@ class Replica:
         self.retry_seconds = retry_seconds
         self.down_until = 0.0
         self._lock = threading.Lock()
+        # A replica lost in the middle of a request fails that request (503, as the primary would); the
+        # requests after it go to the primary at once instead of each finding out again.
+        event.listen(self.engine, "handle_error", self._lost)
+
+    def _lost(self, context: Any) -> None:
+        if context.is_disconnect:
+            self.mark_down(str(context.original_exception))
+
+    def mark_down(self, why: str) -> None:
+        with self._lock:
+            self.down_until = time.monotonic() + self.retry_seconds
+        log.warning("reports replica unreachable, reading the primary for %.0f s: %s", self.retry_seconds,
+                    why.splitlines()[0] if why else "")
 
     def status(self) -> tuple | None:
         """The replica's recovery status row, or None while it is taken to be down."""
@@ -91,10 +104,7 @@ class Replica:
             with self.engine.connect() as connection:
                 return tuple(connection.execute(_STATUS).one())
         except DBAPIError as exc:
-            with self._lock:
-                self.down_until = time.monotonic() + self.retry_seconds
-            log.warning("reports replica unreachable, reading the primary for %.0f s: %s", self.retry_seconds,
-                        str(exc).splitlines()[0])
+            self.mark_down(str(exc))
             return None
 
 
