@@ -142,7 +142,7 @@ def _route_for(replica: Replica) -> Route:
         if in_recovery and (lsn_value(replayed) or 0) < written:
             return PRIMARY  # this user's own change is not there yet
         g.bo_caught_up = True
-    if not in_recovery or (received is not None and received == replayed):
+    if not in_recovery or (received is not None and lsn_value(received) <= (lsn_value(replayed) or 0)):
         return Route(replica.engine, now, timedelta(0))
     if replayed_at is None:
         return PRIMARY  # nothing replayed since it started: how far behind it is cannot be told

@@ -4,8 +4,8 @@ its own, rate limits in Redis, signing keys from configuration, migrated with `f
 Which CI pass runs what (CI runs the suite twice: on SQLite, then with TEST_DATABASE_URL on PostgreSQL):
 - the setup and load tests need PostgreSQL and Redis, and test the same system whichever database the rest of the
   suite uses: they run once, in the PostgreSQL pass, on the server of TEST_DATABASE_URL;
-- the fault tests bring their own databases (a private PostgreSQL instance, SQLite files on a tiny filesystem):
-  they run once, in the SQLite pass.
+- the fault tests bring their own databases (a private PostgreSQL instance, SQLite files on a tiny filesystem), and
+  the reports replica tests a private primary with a streaming standby of it: they run once, in the SQLite pass.
 Running both in both passes would double about a minute of CI for nothing new. `BACKOFFICE_PRODUCTION_TESTS=all`
 runs everything in any pass (the setup then uses postgresql://postgres@127.0.0.1:5432 when TEST_DATABASE_URL is not
 PostgreSQL). Select them with `-m production`.
