@@ -249,3 +249,38 @@ def test_reading_work_refuses_to_change_anything(city: City):
                 db.session.flush()
         db.session.rollback()
         db.session.remove()
+
+
+def test_gunicorn_with_the_replica_configured(city: City, tmp_path):
+    """The production server (gunicorn, preloaded, forked workers) configured as the README says: its pages read the
+    standby, which each worker reaches on connections of its own."""
+    from .test_production_setup import PROXY, cookies_of, post_login
+    primary_url = city.on_primary.url.render_as_string(hide_password=False)
+    standby_url = city.on_standby.url.render_as_string(hide_password=False) + "?" + harness.PG_TIMEOUTS
+    port = harness.free_port()
+    env = harness.production_env(primary_url, port=port, instance=tmp_path, redis="memory://",
+                                 signing_keys=harness.new_signing_key(), workers=2, REPORTS_DATABASE_URL=standby_url,
+                                 BACKOFFICE_DEMO_PASSWORD=DEMO_PASSWORD)
+    view = next(v for v in city.app.extensions["admin"][0]._views if getattr(v, "model", None) is Organization)
+    with harness.Gunicorn(env, tmp_path / "gunicorn.log"):
+        status, headers, _ = post_login(port, "admin", DEMO_PASSWORD, "203.0.113.9")
+        assert status == 302
+        browser = {**PROXY, "Cookie": f"bo_session={cookies_of(headers)['bo_session']}"}
+
+        def get(path: str) -> str:
+            status, _, body = harness.request(port, "GET", path, headers=browser)
+            assert status == 200, path
+            return body.decode()
+
+        city.replayed()
+        for _ in range(4):  # both workers, most likely
+            assert _as_of(get("/admin/reports/")) is not None
+        probe = f"Công ty Máy chủ {time.monotonic_ns()}"
+        with city.replay_paused():
+            with city.app.app_context():
+                db.session.add(build_organization(probe))
+                db.session.commit()
+                db.session.remove()
+            city.received()
+            assert probe not in get(f"{view.url}/export/csv/")
+        assert probe in get(f"{view.url}/export/csv/")
