@@ -79,6 +79,13 @@ class City:
                 conn.execute(text("SELECT pg_wal_replay_resume()"))
             self.replayed()
 
+    def add_organization(self, name: str) -> None:
+        """An organization written through the application, on the primary (outside any reading work)."""
+        with self.app.app_context():
+            db.session.add(build_organization(name))
+            db.session.commit()
+            db.session.remove()
+
     def browser(self, username: str) -> Browser:
         client = self.app.test_client()
         assert login(client, username, DEMO_PASSWORD).status_code == 302
@@ -155,10 +162,7 @@ def test_reports_dashboards_and_exports_read_the_replica_and_say_how_current(cit
     probe = f"Công ty Bản sao {time.monotonic_ns()}"
 
     with city.replay_paused():
-        with city.app.app_context():
-            db.session.add(build_organization(probe))
-            db.session.commit()
-            db.session.remove()
+        city.add_organization(probe)
         city.received()  # on the standby, not replayed: it lags
         time.sleep(1.2)
         reports_before = city.audit_count(city.on_primary, "report.city")
@@ -208,10 +212,7 @@ def test_a_user_who_just_wrote_reads_the_primary_until_the_replica_has_it(city: 
 def test_a_stopped_replica_leaves_the_pages_to_the_primary(city: City):
     admin = city.browser("admin")
     probe = f"Công ty Dự phòng {time.monotonic_ns()}"
-    with city.app.app_context():
-        db.session.add(build_organization(probe))
-        db.session.commit()
-        db.session.remove()
+    city.add_organization(probe)
     with city.app.test_request_context():
         with replica.reading() as route:
             assert route.replica
@@ -277,10 +278,7 @@ def test_gunicorn_with_the_replica_configured(city: City, tmp_path):
             assert _as_of(get("/admin/reports/")) is not None
         probe = f"Công ty Máy chủ {time.monotonic_ns()}"
         with city.replay_paused():
-            with city.app.app_context():
-                db.session.add(build_organization(probe))
-                db.session.commit()
-                db.session.remove()
+            city.add_organization(probe)
             city.received()
             assert probe not in get(f"{view.url}/export/csv/")
         assert probe in get(f"{view.url}/export/csv/")
