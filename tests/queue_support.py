@@ -25,15 +25,16 @@ def queue():
     return huey
 
 
-def start_worker(app, log: Path) -> subprocess.Popen:
+def start_worker(app, log: Path, **extra_env: str) -> subprocess.Popen:
     from backoffice.imports import staging
     from backoffice.jobs.queue import huey
     with app.app_context():
         staging_dir = str(staging.directory())
     env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": app.config["SECRET_KEY"],
            "BACKOFFICE_INSTANCE": str(Path(huey.storage.filename).parent), "IMPORT_STAGING_DIR": staging_dir}
-    for name in ("BACKOFFICE_QUEUE_URL", "BACKOFFICE_QUEUE_NAME", "TEST_DATABASE_URL"):
+    for name in ("BACKOFFICE_QUEUE_URL", "BACKOFFICE_QUEUE_NAME", "TEST_DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR"):
         env.pop(name, None)
+    env.update(extra_env)
     return subprocess.Popen([sys.executable, "-m", "flask", "--app", "backoffice", "jobs", "worker", "--workers", "1",
                              "--no-periodic"], cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)

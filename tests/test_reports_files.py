@@ -39,14 +39,25 @@ def test_a_workbook_asked_for_is_written_by_the_worker_for_its_requester_only(ap
     url = response.headers["Location"]
     file_id = int(url.rstrip("/").split("/")[-1])
     assert inspector.get(url + "/status").get_json()["state"] == "queued" and queued.pending_count() == 1
-    log = tmp_path / "worker.log"
-    worker = start_worker(app, log)
+    assert "backoffice_queue_pending 1.0" in app.test_client().get("/metrics").get_data(as_text=True)
+    log, metrics_dir = tmp_path / "worker.log", tmp_path / "metrics"
+    metrics_dir.mkdir()
+    worker = start_worker(app, log, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
     try:
         assert until(lambda: inspector.get(url + "/status").get_json()["state"] == "done"), log.read_text()[-3000:]
     finally:
         stop_worker(worker)
     status = inspector.get(url + "/status").get_json()
     assert status["done"] == status["total"] > 0
+    assert "backoffice_queue_pending 0.0" in app.test_client().get("/metrics").get_data(as_text=True)
+    # The worker timed its task where the host's /metrics sums every process's files.
+    from prometheus_client import CollectorRegistry, multiprocess
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(metrics_dir))
+    counts = {(s.labels["task"], s.labels["outcome"]): s.value for family in registry.collect()
+              if family.name == "backoffice_job_duration_seconds" for s in family.samples
+              if s.name.endswith("_count")}
+    assert counts == {("reports.workbook", "complete"): 1.0}
     page = inspector.get(url).get_data(as_text=True)
     assert 'id="download-file"' in page
     download = inspector.get(url + ".xlsx")

@@ -1,12 +1,29 @@
 """Huey tasks: each one an application context around an operation (the operation owns its transaction)."""
 from __future__ import annotations
 
+import time
+
 from flask import Flask, current_app, has_app_context
 from huey import crontab
+from huey.signals import SIGNAL_COMPLETE, SIGNAL_ERROR, SIGNAL_EXECUTING, SIGNAL_INTERRUPTED
 
 from backoffice.jobs.queue import huey
+from backoffice.observability.metrics import JOB_DURATION
 
 _app: Flask | None = None
+_started: dict[str, float] = {}  # task id → when its execution began, in this worker process
+
+
+@huey.signal(SIGNAL_EXECUTING)
+def _executing(signal: str, task) -> None:
+    _started[task.id] = time.perf_counter()
+
+
+@huey.signal(SIGNAL_COMPLETE, SIGNAL_ERROR, SIGNAL_INTERRUPTED)
+def _finished(signal: str, task, *args) -> None:
+    began = _started.pop(task.id, None)
+    if began is not None:
+        JOB_DURATION.labels(task=task.name, outcome=signal).observe(time.perf_counter() - began)
 
 
 def use_app(app: Flask) -> None:

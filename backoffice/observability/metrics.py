@@ -1,5 +1,5 @@
-"""Prometheus metrics at `/metrics`: requests by endpoint and status, their latency, scans by result and the
-database connections in use.
+"""Prometheus metrics at `/metrics`: requests by endpoint and status, their latency, scans by result, the
+database connections in use, and with the task queue in use its depth and the workers' task durations.
 
 Under gunicorn every worker is its own process; with `PROMETHEUS_MULTIPROC_DIR` set (gunicorn.conf.py clears it at
 start and marks exited workers dead) the page sums what every worker counted, as prometheus-client's multiprocess
@@ -36,6 +36,10 @@ LATENCY = Histogram("backoffice_http_request_duration_seconds", "Time to answer 
 SCANS = Counter("backoffice_scans_total", "Scans answered, by result and reason", ["result", "reason"])
 DB_IN_USE = Gauge("backoffice_db_connections_in_use", "Database connections checked out of the pool",
                   multiprocess_mode="livesum")
+# Observed by the queue's workers (backoffice.jobs.tasks); a worker given the host's PROMETHEUS_MULTIPROC_DIR shows
+# here. outcome: Huey's signal (complete, error, interrupted).
+JOB_DURATION = Histogram("backoffice_job_duration_seconds", "Time a queued task ran in a worker", ["task", "outcome"],
+                         buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900))
 
 
 def scan_counted(result: str, reason: str) -> None:
@@ -90,7 +94,24 @@ def metrics_page() -> Response:
         multiprocess.MultiProcessCollector(registry)
     else:
         registry = REGISTRY
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(registry) + generate_latest(_queue_registry()), mimetype=CONTENT_TYPE_LATEST)
+
+
+class _QueueDepth:
+    """Tasks waiting in the queue, read from its storage at each scrape (the same for every process)."""
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+        from backoffice.jobs.queue import huey
+        yield GaugeMetricFamily("backoffice_queue_pending", "Tasks waiting in the task queue",
+                                value=huey.pending_count())
+
+
+def _queue_registry() -> CollectorRegistry:
+    registry = CollectorRegistry()
+    if current_app.config.get("BACKOFFICE_JOBS_IN_QUEUE"):
+        registry.register(_QueueDepth())
+    return registry
 
 
 def init_app(app: Flask) -> None:
