@@ -137,13 +137,28 @@ def test_ready_names_each_service(app):
     try:
         app.config["RATELIMIT_STORAGE_URI"] = "memory://"
         body = client.get("/readyz").get_json()
-        assert body == {"status": "ready", "checks": {"database": "up", "redis": "not configured"}}
+        assert body == {"status": "ready",
+                        "checks": {"database": "up", "redis": "not configured", "queue": "not configured"}}
         app.config["RATELIMIT_STORAGE_URI"] = f"redis://{REDIS_SERVER}/13"
         response = client.get("/readyz")
         assert response.status_code == 200 and response.get_json()["checks"]["redis"] == "up"
         app.config["RATELIMIT_STORAGE_URI"] = "redis://127.0.0.1:1/0"  # nothing listens there
         response = client.get("/readyz")
         assert response.status_code == 503
-        assert response.get_json() == {"status": "unavailable", "checks": {"database": "up", "redis": "down"}}
+        assert response.get_json() == {"status": "unavailable",
+                                       "checks": {"database": "up", "redis": "down", "queue": "not configured"}}
     finally:
         app.config["RATELIMIT_STORAGE_URI"] = uri
+
+
+def test_ready_checks_the_queue_a_host_hands_work_to(app, monkeypatch):
+    """With BACKOFFICE_JOBS_IN_QUEUE the queue's storage is checked: the embedded SQLite one here, and a Redis
+    one through BACKOFFICE_QUEUE_URL (up when it answers, 503 when nothing listens)."""
+    monkeypatch.setitem(app.config, "BACKOFFICE_JOBS_IN_QUEUE", True)
+    client = app.test_client()
+    assert client.get("/readyz").get_json()["checks"]["queue"] == "up"
+    monkeypatch.setenv("BACKOFFICE_QUEUE_URL", f"redis://{REDIS_SERVER}/12")
+    assert client.get("/readyz").get_json()["checks"]["queue"] == "up"
+    monkeypatch.setenv("BACKOFFICE_QUEUE_URL", "redis://127.0.0.1:1/0")
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.get_json()["checks"]["queue"] == "down"

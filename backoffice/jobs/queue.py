@@ -15,10 +15,16 @@ from huey import Huey, RedisHuey, SqliteHuey
 from backoffice.config import PROJECT_ROOT
 
 
+def queue_url(environ: "os._Environ[str] | dict[str, str]" = os.environ) -> str:
+    """The Redis the queue is kept in, or "" for the embedded SQLite storage."""
+    url = environ.get("BACKOFFICE_QUEUE_URL", "")
+    return url if url.startswith(("redis://", "rediss://", "unix://")) else ""
+
+
 def make_huey(environ: "os._Environ[str] | dict[str, str]" = os.environ) -> Huey:
     name = environ.get("BACKOFFICE_QUEUE_NAME", "backoffice")
-    url = environ.get("BACKOFFICE_QUEUE_URL", "")
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    url = queue_url(environ)
+    if url:
         return RedisHuey(name, url=url, utc=True)
     instance = Path(environ.get("BACKOFFICE_INSTANCE", str(PROJECT_ROOT / "instance")))
     instance.mkdir(parents=True, exist_ok=True)
