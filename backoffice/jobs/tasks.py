@@ -69,3 +69,11 @@ def report_job(file_id: int) -> str:
     from backoffice.reports import files
     with _application().app_context():
         return files.build(file_id)
+
+
+@huey.task(name="tracing.positive_tests")
+def trace_job(test_ids: list[int], actor_id: int | None) -> int:
+    """Positive test results recorded and committed: trace them (backoffice.tracing.hooks)."""
+    from backoffice.tracing.hooks import trace_tests
+    with _application().app_context():
+        return trace_tests(test_ids, actor_id)
