@@ -183,6 +183,7 @@ def _register_errors(app: Flask) -> None:
         403: lambda: _("You do not have permission to do this."),
         404: lambda: _("Not found."),
         405: lambda: _("This method is not allowed here."),
+        409: lambda: _("This clashes with the record as it stands now. Reload the page and try again."),
         413: lambda: _("The upload is too large."),
         415: lambda: _("This content type is not accepted."),
         422: lambda: _("This request cannot be carried out."),

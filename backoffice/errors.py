@@ -1,16 +1,26 @@
 """The domain's error vocabulary, and its one mapping to HTTP.
 
 Operations raise these, never `abort()`: they run the same from a view, the CLI or a job, and only the web
-interface turns them into answers (`register(app)`):
+interface turns them into answers (`register(app)`). Every kind, its status, and when to raise it:
 
-- `OutOfScope` → 404. The record does not exist or the user may not read it; the answer says no more than
-  "not found", so it never reveals that a record exists outside the user's scope.
-- `OutOfRole` → 403, audited as `request.denied` with the error's code as the reason (as `deny()` does).
-- `Invalid` (the input cannot be accepted) and `Refused` (the request is well formed but cannot be met now)
-  → 422, with the reason code and the user's message.
+| kind          | status | when                                                                              |
+|---------------|--------|-----------------------------------------------------------------------------------|
+| `BadRequest`  | 400    | the request itself is malformed: a missing or unreadable parameter, an unknown     |
+|               |        | format, a list of ids that are not ids                                            |
+| `OutOfRole`   | 403    | the record is in the user's scope (or none is involved) but their role may not do  |
+|               |        | this; audited as `request.denied` with the error's code as the reason             |
+| `OutOfScope`  | 404    | the record does not exist or lies outside the user's scope; the answer says no     |
+|               |        | more than "not found", so it never reveals a record outside the scope             |
+| `Conflict`    | 409    | well formed, but it clashes with the record's current state: a duplicate, a case   |
+|               |        | still waiting for approval, a version edited meanwhile                            |
+| `Invalid`     | 422    | the input is well formed but cannot be accepted (a date out of range, a bad code)  |
+| `Refused`     | 422    | well formed and valid, but it cannot be done now (already closed, rows with errors)|
+| `Unavailable` | 503    | this host cannot serve the request as things stand: a balancer or client tries     |
+|               |        | another host or later                                                             |
 
-JSON for the API and requests that accept JSON, the HTML error page otherwise, in the one shape every error of
-the application has: `{"error": {"code": …, "message": …}}`.
+The answers other than 404 and 403 carry the reason code and the user's message. JSON for the API and requests
+that accept JSON, the HTML error page otherwise, in the one shape every error of the application has:
+`{"error": {"code": …, "message": …}}`. Whatever the request had flushed is rolled back before the answer.
 """
 from __future__ import annotations
 
@@ -44,6 +54,20 @@ class OutOfRole(DomainError, PermissionError):
 
     status = 403
     default_code = "role"
+
+
+class BadRequest(DomainError):
+    """The request is malformed: a parameter missing, unreadable or not one of those allowed (400)."""
+
+    status = 400
+    default_code = "bad_request"
+
+
+class Conflict(DomainError):
+    """Well formed, but it clashes with the record's current state (409): a duplicate, a pending approval…"""
+
+    status = 409
+    default_code = "conflict"
 
 
 class Invalid(DomainError):
@@ -86,4 +110,5 @@ def register(app: Flask, render: Render) -> None:
     app.register_error_handler(DomainError, lambda exc: answer(exc, render))
 
 
-__all__ = ["DomainError", "OutOfScope", "OutOfRole", "Invalid", "Refused", "answer", "register"]
+__all__ = ["DomainError", "BadRequest", "OutOfScope", "OutOfRole", "Conflict", "Invalid", "Refused", "Unavailable",
+           "answer", "register"]

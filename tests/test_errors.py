@@ -1,6 +1,7 @@
-"""The domain's errors and their one mapping to HTTP: 404 out of scope (saying no more), 403 out of role (audited as
-`request.denied` with the error's code), 422 with the reason code and the user's message; JSON for the API and
-JSON-accepting requests, the error page otherwise. The operations' own errors are these kinds."""
+"""The domain's errors and their one mapping to HTTP: 400 malformed, 404 out of scope (saying no more), 403 out of role
+(audited as `request.denied` with the error's code), 409 conflict, 422 invalid or refused, 503 unavailable, with the
+reason code and the user's message; JSON for the API and JSON-accepting requests, the error page otherwise; nothing a
+refused request flushed survives. The operations' own errors are these kinds."""
 from __future__ import annotations
 
 import pytest
@@ -12,7 +13,7 @@ from backoffice.criteria.inspections import FollowUpError
 from backoffice.criteria.service import Forbidden, NotFound
 from backoffice.extensions import db
 from backoffice.imports.service import ImportRefused
-from backoffice.models import AuditLog
+from backoffice.models import AuditLog, District
 from backoffice.printing.locations import NotAllowed as PosterNotAllowed
 from backoffice.registration.service import RegistrationError
 from backoffice.scanning.keyring import KeyRingError
@@ -25,7 +26,12 @@ RAISED = {
     "invalid": lambda: errors.Invalid("Ngày không hợp lệ.", "bad_date"),
     "refused": lambda: errors.Refused("Đã đóng.", "already_closed"),
     "plain": lambda: errors.Refused(),
+    "bad": lambda: errors.BadRequest("Thiếu tham số from.", "missing_from"),
+    "conflict": lambda: errors.Conflict(code="pending"),
+    "unavailable": lambda: errors.Unavailable("Tệp quy tắc khác nhau.", "rules_differ"),
 }
+# A district code no seed uses: the view that flushes it, then refuses, must leave no such row.
+FLUSHED_CODE = 9_876
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +40,14 @@ def raising_app(app):
         def raise_it(kind: str):
             raise RAISED[kind]()
 
+        def flush_then_refuse():
+            db.session.add(District(code=FLUSHED_CODE, name="Quận thử rollback", kind="Quận"))
+            db.session.flush()
+            raise errors.Conflict(code="after_flush")
+
         second.add_url_rule("/api/v1/test-raise/<kind>", "api_raise", raise_it)
         second.add_url_rule("/test-raise/<kind>", "page_raise", raise_it)
+        second.add_url_rule("/test-flush-then-refuse", "flush_then_refuse", flush_then_refuse)
         yield second
 
 
@@ -52,6 +64,9 @@ def _get(app, url: str, **headers):
     ("invalid", 422, "bad_date", None),
     ("refused", 422, "already_closed", None),
     ("plain", 422, "refused", "This request cannot be carried out."),
+    ("bad", 400, "missing_from", None),
+    ("conflict", 409, "pending", "This clashes with the record as it stands now. Reload the page and try again."),
+    ("unavailable", 503, "rules_differ", None),
 ])
 def test_each_kind_answers_its_status_and_json_body(raising_app, kind, status, code, message):
     response = _get(raising_app, f"/api/v1/test-raise/{kind}", **{"Accept-Language": "vi"})
@@ -69,6 +84,30 @@ def test_json_accepting_requests_get_json_and_browsers_the_error_page(raising_ap
     assert "Ngày không hợp lệ." in page.get_data(as_text=True)
     hidden = _get(raising_app, "/test-raise/scope", Accept="text/html")
     assert hidden.status_code == 404 and "organizations.not_found" not in hidden.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("kind, status, text", [
+    ("scope", 404, "Not found."),
+    ("role", 403, "You do not have permission to do this."),
+    ("invalid", 422, "Ngày không hợp lệ."),
+    ("refused", 422, "Đã đóng."),
+    ("bad", 400, "Thiếu tham số from."),
+    ("conflict", 409, "This clashes with the record as it stands now. Reload the page and try again."),
+    ("unavailable", 503, "Tệp quy tắc khác nhau."),
+])
+def test_each_kind_answers_its_status_on_the_error_page(raising_app, kind, status, text):
+    page = _get(raising_app, f"/test-raise/{kind}", Accept="text/html", **{"Accept-Language": "vi"})
+    assert page.status_code == status and page.mimetype == "text/html"
+    body = page.get_data(as_text=True)
+    assert (vi(text) if text.isascii() else text) in body
+    assert RAISED[kind]().code not in body  # the page speaks to people, not to scripts
+
+
+def test_a_refused_request_leaves_nothing_it_flushed(raising_app):
+    response = _get(raising_app, "/test-flush-then-refuse", Accept="application/json")
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "after_flush"
+    with raising_app.app_context():
+        assert db.session.get(District, FLUSHED_CODE) is None
 
 
 def test_out_of_role_is_audited_as_a_denied_request(raising_app):
