@@ -14,10 +14,13 @@ from backoffice.criteria.service import Forbidden, NotFound
 from backoffice.extensions import db
 from backoffice.imports.service import ImportRefused
 from backoffice.models import AuditLog, District
+from backoffice.printing.cards import CardConflict, CardForbidden, CardInvalid, CardNotFound
 from backoffice.printing.locations import NotAllowed as PosterNotAllowed
 from backoffice.registration.service import RegistrationError
 from backoffice.scanning.keyring import KeyRingError
+from backoffice.scanning.rejections import ScanRejected
 from backoffice.staff.service import LinkNotFound
+from backoffice.tracing.service import TraceConflict, TraceForbidden, TraceInvalid, TraceNotFound
 from pages_support import dedicated_app, vi
 
 RAISED = {
@@ -56,6 +59,15 @@ def _get(app, url: str, **headers):
         response = app.test_client().get(url, headers=headers)
         response.get_data()
         return response
+
+
+@pytest.mark.parametrize("code, status", [("malformed", 422), ("unknown_checkpoint", 404), ("bad_token", 401),
+                                          ("checkpoint_inactive", 409)])
+def test_a_scan_rejection_keeps_its_own_status_and_message(code, status):
+    rejected = ScanRejected(code)
+    assert rejected.status == status and rejected.code == code and rejected.message
+    detailed = ScanRejected("bad_request", detail="payload")
+    assert detailed.status == 400 and detailed.message.endswith("payload")
 
 
 @pytest.mark.parametrize("kind, status, code, message", [
@@ -127,6 +139,11 @@ def test_out_of_role_is_audited_as_a_denied_request(raising_app):
     (Forbidden("self"), errors.OutOfRole), (PosterNotAllowed(), errors.OutOfRole),
     (AccountError("x"), errors.Invalid), (RegistrationError("x"), errors.Invalid),
     (FollowUpError("x"), errors.Refused), (ImportRefused("x"), errors.Refused), (KeyRingError("x"), errors.Refused),
+    (TraceInvalid("x", "future"), errors.BadRequest), (TraceNotFound("x", "not_found"), errors.OutOfScope),
+    (TraceConflict("x", "pending"), errors.Conflict), (TraceForbidden("x", "t.self"), errors.OutOfRole),
+    (CardInvalid("x", "empty"), errors.BadRequest), (CardNotFound("x", "not_found"), errors.OutOfScope),
+    (CardConflict("x", "duplicate"), errors.Conflict), (CardForbidden("x", "ward"), errors.OutOfRole),
+    (ScanRejected("malformed"), errors.DomainError),
 ])
 def test_operations_errors_are_of_the_vocabulary(error, kind):
     assert isinstance(error, kind) and isinstance(error, ValueError)

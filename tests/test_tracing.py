@@ -11,6 +11,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, insert, select
 
+from backoffice.errors import OutOfRole
 from backoffice.extensions import db
 from backoffice.models import AuditLog, CheckIn, Location, Person, TraceAlert, TraceCase
 from backoffice.models import TestResult as TestResultRow
@@ -141,7 +142,7 @@ def test_scope_and_roles(app, scenario, as_user):
         with pytest.raises(service.TraceError) as err:
             service.open_case(inspector_q3, scenario.outsider_id, confirmed_at=datetime.now(timezone.utc))
         assert err.value.status == 404
-        with pytest.raises(service.NotAllowed):
+        with pytest.raises(OutOfRole):
             service.open_case(get_user("ward.bennghe"), scenario.outsider_id, confirmed_at=datetime.now(timezone.utc))
 
 

@@ -285,7 +285,7 @@ def test_self_approval_is_refused_in_the_service_too(app, untested):
         assert result.case.pending and result.contacts == [] and result.visits == []
         with pytest.raises(service.TraceError) as err:
             service.approve_case(q1, result.case.id)
-        assert err.value.status == 403 and err.value.code == "self_approval"
+        assert err.value.status == 403 and err.value.code == "tracing.self_approval"
         with pytest.raises(service.TraceError) as err:
             service.approve_case(get_user("inspector.q3"), result.case.id)
         assert err.value.status == 404

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from backoffice import audit
 from backoffice.auth.policy import may
 from backoffice.auth.scope import scope
-from backoffice.errors import OutOfRole
+from backoffice.errors import BadRequest, Conflict, DomainError, OutOfRole, OutOfScope
 from backoffice.extensions import db
 from backoffice.models import Person, PersonalQRIssue, Ward, mask_id
 from backoffice.people import service as people
@@ -32,10 +32,29 @@ from backoffice.timeutil import now_utc, to_local
 MAX_BATCH = 400  # 50 A4 sheets; a bigger batch is split by the officer, not silently truncated
 
 
-class CardError(Exception):
-    def __init__(self, code: str, message: Any, status: int = 400, field: str | None = None):
-        super().__init__(code)
-        self.code, self.message, self.status, self.field = code, message, status, field
+class CardError(DomainError):
+    """A resident or a batch of cards the printing service refuses, as one of the domain's kinds below; `field`
+    names the registration form's field the message belongs to."""
+
+    def __init__(self, message: Any, code: str, field: str | None = None):
+        super().__init__(message, code)
+        self.field = field
+
+
+class CardInvalid(CardError, BadRequest):
+    """The batch asked for is not one: ids that are not ids, none, too many (400)."""
+
+
+class CardNotFound(CardError, OutOfScope):
+    """A resident of the batch is not in the user's scope (404)."""
+
+
+class CardConflict(CardError, Conflict):
+    """The resident is already registered (409)."""
+
+
+class CardForbidden(CardError, OutOfRole):
+    """A ward the officer may not register residents of (403)."""
 
 
 class NotAllowed(OutOfRole):
@@ -63,7 +82,7 @@ def register_resident(user: Any, data: NewResident) -> Person:
     """Add a resident to the registry (values already validated by the Person form's validators)."""
     require_printer(user)
     if not db.session.scalar(scope(select(Ward.code).where(Ward.code == data.ward_code), user)):
-        raise CardError("ward", _l("You cannot register residents of this ward."), 403, "ward")
+        raise CardForbidden(_l("You cannot register residents of this ward."), "ward", "ward")
     existing = db.session.scalar(select(Person.id).where(Person.id_number == data.id_number))
     declared = db.session.scalar(select(Person).where(Person.id == existing, Person.declared_at_checkpoint.is_(True),
                                                       Person.ward_code.is_(None))) if existing else None
@@ -73,7 +92,7 @@ def register_resident(user: Any, data: NewResident) -> Person:
         mine = db.session.scalar(scope(select(Person.id).where(Person.id == existing), user))
         message = _l("This resident is already registered: find them in the list.") if mine else \
             _l("This ID number is already registered in another ward. Ask the city administrator to move the resident.")
-        raise CardError("duplicate", message, 409, "id_number")
+        raise CardConflict(message, "duplicate", "id_number")
     try:
         person = people.PERSONS.create(user, {
             "full_name": data.full_name.strip(), "id_type": data.id_type, "id_number": data.id_number,
@@ -81,8 +100,8 @@ def register_resident(user: Any, data: NewResident) -> Person:
             "phone": data.phone or None, "address": data.address or ""})
     except IntegrityError:  # registered by someone else a moment ago
         db.session.rollback()
-        raise CardError("duplicate", _l("This resident is already registered: find them in the list."), 409,
-                        "id_number") from None
+        raise CardConflict(_l("This resident is already registered: find them in the list."), "duplicate",
+                           "id_number") from None
     db.session.commit()
     return person
 
@@ -105,11 +124,11 @@ def _ids(person_ids: Iterable[Any]) -> list[int]:
     try:
         ids = list(dict.fromkeys(int(i) for i in person_ids))
     except (TypeError, ValueError):
-        raise CardError("bad_id", _l("The list of residents is not valid."), 400) from None
+        raise CardInvalid(_l("The list of residents is not valid."), "bad_id") from None
     if not ids:
-        raise CardError("empty", _l("Choose at least one resident."), 400)
+        raise CardInvalid(_l("Choose at least one resident."), "empty")
     if len(ids) > MAX_BATCH:
-        raise CardError("too_many", _l("At most %(n)d cards per batch.", n=MAX_BATCH), 400)
+        raise CardInvalid(_l("At most %(n)d cards per batch.", n=MAX_BATCH), "too_many")
     return ids
 
 
@@ -119,7 +138,7 @@ def issue_cards(user: Any, person_ids: Iterable[Any], *, fmt: str = "pdf", now: 
     ids = _ids(person_ids)
     people = {p.id: p for p in db.session.scalars(scope(select(Person).where(Person.id.in_(ids)), user))}
     if len(people) != len(ids):
-        raise CardError("not_found", _l("Not found."), 404)
+        raise CardNotFound(_l("Not found."), "not_found")
     now = now or now_utc()
     statuses = health.colours_for(ids, now)
     kid = keyring.current_signer().kid

@@ -261,10 +261,8 @@ class CardsView(PolicyView):
             abort(400)
         try:
             printed = cards.issue_cards(current_user._get_current_object(), ids, fmt=fmt)
-        except cards.CardError as exc:
-            if exc.status == 400:
-                return self._list(request.form.get("q", ""), str(exc.message)), 400
-            abort(exc.status)
+        except cards.CardInvalid as exc:  # shown above the list; a resident out of scope is a plain 404
+            return self._list(request.form.get("q", ""), str(exc.message)), 400
         stamp = printed[0].printed_on.strftime("%Y%m%d")
         if fmt == "png":
             response = _send(render.personal_card_png(printed[0]), f"the-qr-{ids[0]}-{stamp}.png", PNG)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from backoffice.errors import DomainError
+
 # Reason codes → (HTTP status, message). One table for the API, the reception page and the audit log.
 REASONS: dict[str, tuple[int, object]] = {
     "empty": (422, _l("Nothing was scanned.")),
@@ -79,22 +81,25 @@ def advice_for(code: str) -> str:
     return str(ADVICE.get(code, ADVICE_OTHERWISE))
 
 
-class ScanRejected(Exception):
-    """A scan that cannot be accepted. `code` is stable; `message` is translated when read."""
+class ScanRejected(DomainError):
+    """A scan that cannot be accepted: a domain error whose status and message the table above gives for its
+    code. `code` is stable; `message` is translated when read. The API and the reception pages answer it in
+    their own JSON (the reception's with the advice); anywhere else `errors.answer` does, like any other."""
 
     def __init__(self, code: str, detail: str = "", **audit_details: object):
-        super().__init__(code)
+        # Not DomainError.__init__: the message is drawn from REASONS when read (in the reader's language).
+        Exception.__init__(self, code)
         if code not in REASONS:
             raise KeyError(f"unknown scan rejection code {code!r}")
         self.code = code
         self.detail = detail
         self.audit_details = audit_details
 
-    @property
+    @property  # type: ignore[override]
     def status(self) -> int:
         return REASONS[self.code][0]
 
-    @property
+    @property  # type: ignore[override]
     def message(self) -> str:
         template = str(REASONS[self.code][1])
         return template.replace("%(detail)s", str(self.detail)) if "%(detail)s" in template else template

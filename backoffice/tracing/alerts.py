@@ -9,10 +9,11 @@ from sqlalchemy import select
 from backoffice import audit
 from backoffice.auth.scope import scope
 from backoffice.auth.policy import may
+from backoffice.errors import OutOfRole
 from backoffice.extensions import db
 from backoffice.models import TraceAlert
 from backoffice.timeutil import now_utc
-from backoffice.tracing.service import NotAllowed, TraceResult, scoped_one
+from backoffice.tracing.service import TraceResult, scoped_one
 
 
 def raise_alerts(result: TraceResult, now: datetime) -> list[TraceAlert]:
@@ -44,7 +45,7 @@ def open_alerts(user: Any) -> list[TraceAlert]:
 
 def acknowledge_alert(user: Any, alert_id: Any) -> TraceAlert:
     if not may(user, "tracing.alerts"):
-        raise NotAllowed()
+        raise OutOfRole(code="tracing.alerts")
     alert = scoped_one(TraceAlert, alert_id, user)
     if alert.acknowledged_at is None:
         alert.acknowledged_at, alert.acknowledged_by_id = now_utc(), user.id

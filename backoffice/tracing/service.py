@@ -40,7 +40,7 @@ from backoffice import audit
 from backoffice.auth.policy import may
 from backoffice.auth.scope import get_in_scope_or_404, in_scope, scope, scope_clause
 from backoffice.domain import TestOutcome
-from backoffice.errors import OutOfScope
+from backoffice.errors import BadRequest, Conflict, DomainError, OutOfRole, OutOfScope
 from backoffice.extensions import db
 from backoffice.models import (
     CheckIn, Location, Organization, Person, TestResult, TraceAlert, TraceCase, Ward, mask_id,
@@ -56,17 +56,24 @@ MARGIN_RANGE = (0, 24 * 60)
 REASON_MAX = 500
 
 
-class TraceError(Exception):
-    """A request the tracing service refuses: `status` is the HTTP answer, `message` the user's text."""
-
-    def __init__(self, code: str, message: Any, status: int = 400):
-        super().__init__(code)
-        self.code, self.message, self.status = code, message, status
+class TraceError(DomainError):
+    """A request the tracing service refuses, as one of the domain's kinds below (`code`, `message`, `status`)."""
 
 
-class NotAllowed(TraceError):
-    def __init__(self, code: str = "role"):
-        super().__init__(code, "", 403)
+class TraceInvalid(TraceError, BadRequest):
+    """The case's values cannot be traced: a time in the future, a window or margin out of range… (400)."""
+
+
+class TraceNotFound(TraceError, OutOfScope):
+    """No such resident, case, alert or referral in the user's scope (404)."""
+
+
+class TraceConflict(TraceError, Conflict):
+    """The case's state does not allow it: pending, or no longer pending (409)."""
+
+
+class TraceForbidden(TraceError, OutOfRole):
+    """A tracer who may not do this to this case: approve their own request (403, audited)."""
 
 
 def _setting(name: str, default: float) -> float:
@@ -272,7 +279,7 @@ def trace(case: TraceCase, now: datetime | None = None, viewer: Any = None) -> T
 # --- operations -------------------------------------------------------------------------------------
 def require_tracer(user: Any) -> None:
     if not may(user, "tracing.trace"):
-        raise NotAllowed()
+        raise OutOfRole(code="tracing.trace")
 
 
 def _validate(confirmed_at: datetime, window_days: int, margin_minutes: int, now: datetime) -> None:
@@ -280,13 +287,13 @@ def _validate(confirmed_at: datetime, window_days: int, margin_minutes: int, now
     if confirmed_at.tzinfo is None:
         raise ValueError("confirmed_at must be timezone-aware")
     if confirmed_at > now + timedelta(minutes=5):
-        raise TraceError("future", _l("The confirmation time cannot be in the future."))
+        raise TraceInvalid(_l("The confirmation time cannot be in the future."), "future")
     if not WINDOW_RANGE[0] <= window_days <= WINDOW_RANGE[1]:
-        raise TraceError("window", _l("The window must be between %(a)d and %(b)d days.", a=WINDOW_RANGE[0],
-                                      b=WINDOW_RANGE[1]))
+        raise TraceInvalid(_l("The window must be between %(a)d and %(b)d days.", a=WINDOW_RANGE[0],
+                              b=WINDOW_RANGE[1]), "window")
     if not MARGIN_RANGE[0] <= margin_minutes <= MARGIN_RANGE[1]:
-        raise TraceError("margin", _l("The margin must be between %(a)d and %(b)d minutes.", a=MARGIN_RANGE[0],
-                                      b=MARGIN_RANGE[1]))
+        raise TraceInvalid(_l("The margin must be between %(a)d and %(b)d minutes.", a=MARGIN_RANGE[0],
+                              b=MARGIN_RANGE[1]), "margin")
 
 
 def positive_test(person_id: int, confirmed_at: datetime, now: datetime) -> TestResult | None:
@@ -302,7 +309,7 @@ def _clean_reason(reason: str | None) -> str:
     from flask_babel import lazy_gettext as _l
     text = " ".join((reason or "").split())
     if len(text) > REASON_MAX:
-        raise TraceError("reason", _l("The reason must be at most %(n)d characters.", n=REASON_MAX))
+        raise TraceInvalid(_l("The reason must be at most %(n)d characters.", n=REASON_MAX), "reason")
     return text
 
 
@@ -323,7 +330,7 @@ def open_case(user: Any, person_id: int, *, confirmed_at: datetime, window_days:
     if user is not None or source == "manual":
         require_tracer(user)
         if not in_scope(Person, person_id, user):
-            raise TraceError("not_found", _l("No resident with this ID number in your area."), 404)
+            raise TraceNotFound(_l("No resident with this ID number in your area."), "not_found")
     _validate(confirmed_at, window_days, margin_minutes, now)
     basis: dict[str, Any] = {"basis": "test"}
     if source == "manual":
@@ -334,9 +341,9 @@ def open_case(user: Any, person_id: int, *, confirmed_at: datetime, window_days:
         elif text:
             basis = {"basis": "reason", "reason": text}
         else:
-            raise TraceError("basis", _l("This person has no positive test within %(days)d days of the "
-                                         "confirmation: state a reason, which a second officer must approve.",
-                                         days=test_window().days))
+            raise TraceInvalid(_l("This person has no positive test within %(days)d days of the "
+                                  "confirmation: state a reason, which a second officer must approve.",
+                                  days=test_window().days), "basis")
     district = db.session.scalar(select(Ward.district_code).join(Person, Person.ward_code == Ward.code)
                                  .where(Person.id == person_id))
     pending = basis["basis"] == "reason"
@@ -372,9 +379,10 @@ def approve_case(user: Any, case_id: Any) -> TraceResult:
     from flask_babel import lazy_gettext as _l
     case = get_case(user, case_id)
     if not case.pending:
-        raise TraceError("not_pending", _l("This case is not waiting for approval."), 409)
+        raise TraceConflict(_l("This case is not waiting for approval."), "not_pending")
     if case.created_by_id is not None and case.created_by_id == user.id:
-        raise TraceError("self_approval", _l("You asked for this case: another officer must approve it."), 403)
+        raise TraceForbidden(_l("You asked for this case: another officer must approve it."),
+                             "tracing.self_approval")
     now = now_utc()
     case.status, case.approved_by_id, case.approved_at = "open", user.id, now
     result = _run(case, now)
@@ -402,12 +410,12 @@ def get_case(user: Any, case_id: Any) -> TraceCase:
 
 
 def scoped_one(model: type, record_id: Any, user: Any):
-    """The record `record_id` of `model` within the user's scope; TraceError 404 when absent or out of scope."""
+    """The record `record_id` of `model` within the user's scope; TraceNotFound when absent or out of scope."""
     from flask_babel import lazy_gettext as _l
     try:
         return get_in_scope_or_404(model, record_id, user)
     except OutOfScope:
-        raise TraceError("not_found", _l("Not found."), 404) from None
+        raise TraceNotFound(_l("Not found."), "not_found") from None
 
 
 def read_case(user: Any, case_id: Any, *, action: str = "trace.view") -> TraceResult:
@@ -417,7 +425,7 @@ def read_case(user: Any, case_id: Any, *, action: str = "trace.view") -> TraceRe
     with reading():
         case = get_case(user, case_id)
         if case.pending and action != "trace.view":
-            raise TraceError("pending", _l("This case is waiting for a second officer's approval."), 409)
+            raise TraceConflict(_l("This case is waiting for a second officer's approval."), "pending")
         result = trace(case, viewer=user)
     audit.record_now(action, entity_name="trace_cases", entity_id=case.id, district_code=case.district_code,
                      after={"contacts": len(result.contacts), "people": result.people, "masked": result.referred,
@@ -430,7 +438,7 @@ def rerun(user: Any, case_id: Any) -> TraceResult:
     from flask_babel import lazy_gettext as _l
     case = get_case(user, case_id)
     if case.pending:
-        raise TraceError("pending", _l("This case is waiting for a second officer's approval."), 409)
+        raise TraceConflict(_l("This case is waiting for a second officer's approval."), "pending")
     before = dict(case.summary or {})
     result = _run(case, now_utc())
     audit.record("trace.rerun", case, before=before, after=case.summary)

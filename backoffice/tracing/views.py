@@ -1,8 +1,9 @@
 """Tracing pages: inspectors' and city admins' cases (admin view), organizations' alert panel and its
-acknowledge button (blueprint). Thin: every decision is in `tracing.service`."""
+acknowledge button (blueprint). Thin: every decision is in `tracing.service`, whose errors (`TraceError`, of the
+domain's kinds) are answered by `errors.answer` like any other."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_admin import expose
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -15,9 +16,10 @@ from wtforms import DateTimeLocalField, IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from backoffice import exports
-from backoffice.auth.permissions import PolicyView, deny
+from backoffice.auth.permissions import PolicyView
 from backoffice.auth.scope import scope
 from backoffice.domain import COLOUR_LABELS, Colour
+from backoffice.errors import OutOfScope
 from backoffice.extensions import db
 from backoffice.forms import IdNumber
 from backoffice.models import Location, Person, mask_id
@@ -39,12 +41,6 @@ class NewCaseForm(FlaskForm):
                                   validators=[NumberRange(*service.MARGIN_RANGE)])
     reason = TextAreaField(_l("Reason, when the person has no positive test (a second officer must approve)"),
                            validators=[Optional(), Length(max=service.REASON_MAX)])
-
-
-def _fail(exc: service.TraceError):
-    if exc.status == 403:
-        deny(f"tracing.{exc.code}")
-    abort(exc.status, description=str(exc.message))
 
 
 class TracingView(PolicyView):
@@ -83,9 +79,7 @@ class TracingView(PolicyView):
                                        confirmed_at=local_to_utc(form.confirmed_at.data),
                                        window_days=form.window_days.data, margin_minutes=form.margin_minutes.data,
                                        reason=form.reason.data)
-        except service.TraceError as exc:
-            if exc.status == 403:
-                _fail(exc)
+        except service.TraceInvalid as exc:  # the form's values: shown at their field; other errors are answers
             (form.reason if exc.code in ("basis", "reason") else form.confirmed_at).errors.append(str(exc.message))
             return self._index(form, exc.status)
         if result.case.pending:
@@ -98,10 +92,7 @@ class TracingView(PolicyView):
     @expose("/<case_id>")
     @reads_replica
     def case(self, case_id: str):
-        try:
-            result = service.read_case(current_user, case_id)
-        except service.TraceError as exc:
-            return _fail(exc)
+        result = service.read_case(current_user, case_id)
         names = referrals.district_names({c.district_code for c in result.contacts if c.hidden})
         return self.render("tracing/case.html", result=result, to_local=to_local, people=result.contact_people(),
                            colour_label=colour_label, masked_id=mask_id(result.case.person.id_number),
@@ -110,29 +101,20 @@ class TracingView(PolicyView):
 
     @expose("/<case_id>/approve", methods=["POST"])
     def approve(self, case_id: str):
-        try:
-            result = service.approve_case(current_user._get_current_object(), case_id)
-        except service.TraceError as exc:
-            return _fail(exc)
+        result = service.approve_case(current_user._get_current_object(), case_id)
         flash(_("Case approved: %(visits)d visits, %(people)d people to contact.", visits=len(result.visits),
                 people=result.people), "success")
         return redirect(url_for(".case", case_id=result.case.id))
 
     @expose("/referrals/<referral_id>/acknowledge", methods=["POST"])
     def acknowledge_referral(self, referral_id: str):
-        try:
-            referrals.acknowledge(current_user._get_current_object(), referral_id)
-        except service.TraceError as exc:
-            return _fail(exc)
+        referrals.acknowledge(current_user._get_current_object(), referral_id)
         flash(_("Referral acknowledged."), "success")
         return redirect(url_for(".index"))
 
     @expose("/<case_id>/rerun", methods=["POST"])
     def rerun(self, case_id: str):
-        try:
-            result = service.rerun(current_user, case_id)
-        except service.TraceError as exc:
-            return _fail(exc)
+        result = service.rerun(current_user, case_id)
         flash(_("Traced again: %(people)d people to contact.", people=result.people), "success")
         return redirect(url_for(".case", case_id=result.case.id))
 
@@ -140,11 +122,8 @@ class TracingView(PolicyView):
     @reads_replica
     def export(self, case_id: str, fmt: str):
         if fmt not in ("xlsx", "csv"):
-            abort(404)
-        try:
-            result = service.read_case(current_user, case_id, action="trace.export")
-        except service.TraceError as exc:
-            return _fail(exc)
+            raise OutOfScope(code="tracing.export_format")
+        result = service.read_case(current_user, case_id, action="trace.export")
         names = referrals.district_names({c.district_code for c in result.contacts if c.hidden})
         headers = [_("Full name"), _("ID number"), _("Phone"), _("Places"), _("First contact"), _("Last contact"),
                    _("Stays"), _("Staff"), _("Colour at the latest scan"), _("Referred to")]
@@ -192,10 +171,7 @@ def alerts_panel() -> str:
 @bp.route("/alerts/<alert_id>/acknowledge", methods=["POST"])
 @login_required
 def acknowledge(alert_id: str):
-    try:
-        alerts.acknowledge_alert(current_user._get_current_object(), alert_id)
-    except service.TraceError as exc:
-        return _fail(exc)
+    alerts.acknowledge_alert(current_user._get_current_object(), alert_id)
     flash(_("Alert acknowledged."), "success")
     return redirect(url_for("admin.index"))
 
