@@ -4,10 +4,11 @@ Each chapter is `templates/guide/<role>.html`, which includes its text in the us
 (`guide/vi/<role>.html` or `guide/en/<role>.html`); `guide/_base.html` links every chapter to the others."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, render_template
 from flask_login import current_user, login_required
 
 from backoffice.domain import Role
+from backoffice.errors import OutOfScope
 
 bp = Blueprint("guide", __name__, url_prefix="/guide")
 
@@ -29,5 +30,5 @@ def for_role(role: str):
     try:
         chapter = Role(role)
     except ValueError:
-        abort(404)
+        raise OutOfScope(code="guide.role") from None
     return _render(chapter)

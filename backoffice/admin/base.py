@@ -23,7 +23,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, ClassVar
 
-from flask import abort, g, redirect, request, url_for
+from flask import g, redirect, request, url_for
 from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext as admin_lazy_gettext
 from flask_admin.contrib.sqla import ModelView
@@ -259,11 +259,11 @@ class ScopedModelView(OperationWrites, ModelView):
         primary = sa_inspect(self.model).primary_key[0]
         try:
             key = primary.type.python_type(id)
-        except (TypeError, ValueError):
-            abort(404)
+        except (TypeError, ValueError):  # an id of the wrong type names no record
+            raise OutOfScope(code=f"{self.endpoint}.not_found") from None
         record = self.get_query().filter(primary == key).one_or_none()
-        if record is None:
-            abort(404)
+        if record is None:  # absent, or outside the user's scope: the same answer
+            raise OutOfScope(code=f"{self.endpoint}.not_found")
         note_shown(self.model, [record])
         return record
 
@@ -299,7 +299,7 @@ class ScopedModelView(OperationWrites, ModelView):
 
     # --- writes ----------------------------------------------------------------------------------
     def handle_view_exception(self, exc: Exception) -> bool:
-        # A 403 or 404, from abort() or an operation's OutOfRole / OutOfScope, is the answer, not a flash message.
+        # A 403 or 404 (an HTTPException, an OutOfRole or OutOfScope) is the answer, not a flash message.
         if isinstance(exc, (HTTPException, OutOfRole, OutOfScope)):
             db.session.rollback()
             raise exc
@@ -322,7 +322,7 @@ class ScopedModelView(OperationWrites, ModelView):
 
     def _export_tablib(self, export_type: str, return_url: str):
         if export_type != "xlsx":
-            abort(404)
+            raise OutOfScope(code=f"{self.endpoint}.export_format")
         return self._export_file("xlsx")
 
     def _export_file(self, fmt: str):

@@ -3,13 +3,14 @@ that is not a model view. What each role may do is `backoffice.auth.policy`'s ta
 from __future__ import annotations
 
 from functools import wraps
-from typing import Callable
+from typing import Callable, NoReturn
 
-from flask import abort, redirect, request, url_for
+from flask import redirect, request, url_for
 from flask_admin import BaseView
 from flask_login import current_user
 
 from backoffice.auth.policy import may
+from backoffice.errors import OutOfRole
 
 
 def record_denied(reason: str = "role") -> None:
@@ -22,10 +23,9 @@ def record_denied(reason: str = "role") -> None:
                      after={"method": request.method, "reason": reason})
 
 
-def deny(reason: str = "role") -> None:
-    """Answer 403 and leave a trace in the audit log (`record_denied`)."""
-    record_denied(reason)
-    abort(403)
+def deny(reason: str = "role") -> NoReturn:
+    """Refuse with 403, audited as `request.denied` with `reason` (OutOfRole, answered by `errors.answer`)."""
+    raise OutOfRole(code=reason)
 
 
 def policy_required(action: str) -> Callable:

@@ -2,7 +2,7 @@
 admins), and the criteria sets themselves. Thin: load → check access → call the service → render."""
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import current_app, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -14,6 +14,7 @@ from backoffice.criteria import compliance, display, inspections, printout, serv
 from backoffice.criteria.forms import answer_form, answers_from, field_name, note_name, record_from
 from backoffice.criteria.registry import registry
 from backoffice.domain import SECTOR_LABELS, AssessmentKind, Sector
+from backoffice.errors import BadRequest, OutOfScope
 from backoffice.timeutil import local_today, now_utc, to_local
 
 CATEGORY = _l("Assessments")
@@ -50,20 +51,19 @@ class AssessmentView(PolicyView):
         kind = AssessmentKind.INSPECTION if request.form.get("kind") == "inspection" else AssessmentKind.SELF
         org_id = request.form.get("org_id", type=int) or current_user.organization_id
         if org_id is None:
-            abort(400)
+            raise BadRequest(code="assessment.start.no_organization")
         try:
             assessment = service.start_assessment(current_user, org_id, request.form.get("set_id", ""), kind)
-        except service.NotFound:
-            abort(404)
         except service.NotOffered:
-            abort(400, description=_("This criteria set is not one of those for the organization's sector."))
+            raise BadRequest(_("This criteria set is not one of those for the organization's sector."),
+                             "assessment.start.not_offered") from None
         except service.Forbidden as exc:
             deny(f"assessment.start.{exc}")
         return redirect(url_for(".edit", assessment_id=assessment.id))
 
     @expose("/<int:assessment_id>/edit", methods=["GET", "POST"])
     def edit(self, assessment_id: int):
-        assessment = _get(assessment_id)
+        assessment = service.get_assessment(current_user, assessment_id)
         if assessment.state != "draft":
             return redirect(url_for(".result", assessment_id=assessment.id))
         compiled = service.compiled_for(assessment)
@@ -100,7 +100,7 @@ class AssessmentView(PolicyView):
 
     @expose("/<int:assessment_id>")
     def result(self, assessment_id: int):
-        assessment = _get(assessment_id)
+        assessment = service.get_assessment(current_user, assessment_id)
         compiled = service.compiled_for(assessment)
         own, comparison = (None, [])
         if assessment.kind == AssessmentKind.INSPECTION.value and assessment.result:
@@ -119,9 +119,9 @@ class AssessmentView(PolicyView):
     @expose("/<int:assessment_id>/pdf")
     def pdf(self, assessment_id: int):
         """The printable record: "Biên bản tự đánh giá" or "Biên bản kiểm tra" (submitted assessments only)."""
-        assessment = _get(assessment_id)
-        if not assessment.result:
-            abort(404)
+        assessment = service.get_assessment(current_user, assessment_id)
+        if not assessment.result:  # a draft has no record to print yet
+            raise OutOfScope(code="assessment.pdf.draft")
         payload, filename = printout.pdf(assessment)
         audit.record_now("assessment.print", entity_name="assessments", entity_id=assessment.id,
                          organization_id=assessment.organization_id, district_code=assessment.district_code,
@@ -135,11 +135,9 @@ class AssessmentView(PolicyView):
                  "close": lambda: inspections.close(current_user, assessment_id),
                  "reopen": lambda: inspections.reopen(current_user, assessment_id)}
         if step not in verbs:
-            abort(404)
+            raise OutOfScope(code="assessment.follow_up.step")
         try:
             verbs[step]()
-        except service.NotFound:
-            abort(404)
         except service.Forbidden as exc:
             deny(f"assessment.{exc}")
         except inspections.FollowUpError as exc:
@@ -148,13 +146,6 @@ class AssessmentView(PolicyView):
             flash({"remedied": _("Marked remedied."), "close": _("Follow-up closed."),
                    "reopen": _("Follow-up reopened.")}[step], "success")
         return redirect(url_for(".result", assessment_id=assessment_id))
-
-
-def _get(assessment_id: int):
-    try:
-        return service.get_assessment(current_user, assessment_id)
-    except service.NotFound:
-        abort(404)
 
 
 def _level_label(assessment) -> str:
@@ -252,10 +243,7 @@ class ComplianceView(PolicyView):
 
     @expose("/org/<int:org_id>")
     def organization(self, org_id: int):
-        try:
-            org = service.get_organization(current_user, org_id)
-        except service.NotFound:
-            abort(404)
+        org = service.get_organization(current_user, org_id)  # NotFound (OutOfScope): 404
         sets, general = registry().offered(org.sector, local_today())
         return self.render("criteria/org_history.html", org=org, history=service.history(current_user, org),
                            sets=sets, general=general, level_label=_level_label, set_title=_set_title,
@@ -286,7 +274,7 @@ class CriteriaSetsView(PolicyView):
     def detail(self, set_id: str, version: str):
         loaded = registry().sets.get((set_id, version))
         if loaded is None:
-            abort(404)
+            raise OutOfScope(code="criteria_sets.not_found")
         return self.render("criteria/set_detail.html", loaded=loaded, spec=loaded.spec, lang=display.locale(),
                            rows=display.criterion_views(loaded.compiled, None), sector_label=_sector_label)
 

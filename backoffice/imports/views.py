@@ -2,7 +2,7 @@
 one-time password sheet and the history. Thin: every step is an operation of `service`."""
 from __future__ import annotations
 
-from flask import abort, current_app, flash, jsonify, redirect, request, url_for
+from flask import current_app, flash, jsonify, redirect, request, url_for
 from flask_admin import expose
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -15,6 +15,7 @@ from wtforms import BooleanField, RadioField
 from backoffice import exports
 from backoffice.auth.permissions import PolicyView, deny
 from backoffice.auth.scope import get_in_scope_or_404
+from backoffice.errors import BadRequest, OutOfScope
 from backoffice.extensions import db
 from backoffice.imports import jobs, service, staging, template
 from backoffice.imports.kinds import kinds
@@ -60,10 +61,10 @@ class ImportView(PolicyView):
 
     def _record(self, record_id: int):
         if not 0 < record_id <= MAX_ID:  # an id no column can hold is simply not found
-            abort(404)
+            raise OutOfScope(code="imports.not_found")
         record = get_in_scope_or_404(ImportRecord, record_id, current_user)
-        if record.kind != self.kind_name:
-            abort(404)
+        if record.kind != self.kind_name:  # another kind's import is not found here
+            raise OutOfScope(code="imports.not_found")
         return record
 
     def _job(self, action: str, record, wait: bool):
@@ -133,7 +134,7 @@ class ImportView(PolicyView):
         record = self._record(record_id)
         form = ConfirmForm()
         if not form.validate_on_submit():
-            abort(400)
+            raise BadRequest(code="imports.confirm.form")
         try:
             record = service.confirm(record, current_user, skip_errors=form.mode.data == "skip",
                                      create_accounts=bool(form.create_accounts.data))
@@ -153,7 +154,7 @@ class ImportView(PolicyView):
     def cancel(self, record_id: int):
         record = self._record(record_id)
         if not PlainForm().validate_on_submit():
-            abort(400)
+            raise BadRequest(code="imports.cancel.form")
         try:
             service.cancel(record, current_user)
         except PermissionError:
@@ -166,8 +167,8 @@ class ImportView(PolicyView):
     def errors(self, record_id: int):
         record = self._record(record_id)
         data = db.session.get(type(record), record.id).error_report
-        if not data:
-            abort(404)
+        if not data:  # no rows with errors, or the report is gone
+            raise OutOfScope(code="imports.no_error_report")
         return exports.download(data, f"loi-nhap-{record.id}.xlsx", exports.XLSX_MIMETYPE)
 
     @expose("/<int:record_id>/credentials.xlsx", methods=["POST"])
@@ -175,7 +176,7 @@ class ImportView(PolicyView):
         # POST, not a link: a prefetching browser or a link scanner must not consume the only download.
         record = self._record(record_id)
         if not PlainForm().validate_on_submit():
-            abort(400)
+            raise BadRequest(code="imports.credentials.form")
         try:
             data = service.take_credentials(record, current_user)
         except PermissionError:

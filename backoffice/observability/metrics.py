@@ -14,11 +14,13 @@ import ipaddress
 import os
 import time
 
-from flask import Blueprint, Flask, Response, abort, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, REGISTRY,
                                generate_latest)
 from prometheus_client import multiprocess
 from sqlalchemy import event
+
+from backoffice.errors import OutOfScope
 
 bp = Blueprint("metrics", __name__)
 
@@ -87,8 +89,8 @@ def _may_read() -> bool:
 
 @bp.get("/metrics")
 def metrics_page() -> Response:
-    if not _may_read():
-        abort(404)
+    if not _may_read():  # the same bare 404 as an address that does not exist: the endpoint stays hidden
+        raise OutOfScope(code="metrics")
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

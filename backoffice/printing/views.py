@@ -18,6 +18,7 @@ from backoffice.admin.people import PEOPLE_LABELS, PersonView
 from backoffice.auth.permissions import PolicyView, allows, deny
 from backoffice.auth.scope import scope
 from backoffice.domain import Role
+from backoffice.errors import BadRequest, OutOfScope
 from backoffice.extensions import db
 from backoffice.models import District, Location, PersonalQRIssue, Ward, mask_id
 from backoffice.printing import card_search
@@ -43,17 +44,13 @@ class PostersView(PolicyView):
     action = "printing.posters"
 
     def _org(self, org_id):
-        try:
-            return locations.get_organization(current_user, org_id)
-        except LookupError:
-            abort(404)
+        return locations.get_organization(current_user, org_id)  # OutOfScope: 404
 
     def _location(self, location_id, *, active: bool = True):
-        try:
-            location = locations.get_location(current_user, location_id)
-        except LookupError:
-            abort(404)
+        location = locations.get_location(current_user, location_id)  # OutOfScope: 404
         if active and not location.active:
+            # 410 Gone: the location is deactivated for good and its posters with it. No domain kind says "gone"
+            # (a Conflict would invite a retry), so the plain HTTP answer stays.
             abort(410)
         return location
 
@@ -113,7 +110,7 @@ class PostersView(PolicyView):
         elif fmt == "png":
             response = _send(render.poster_png(poster), f"{name}.png", PNG)
         else:
-            abort(404)
+            raise OutOfScope(code="qr_posters.format")
         locations.record_print(current_user._get_current_object(), org, location, fmt)
         return response
 
@@ -141,7 +138,7 @@ class PostersView(PolicyView):
             return _send(render.qr_png(url), f"{name}.png", PNG, attachment=not inline)
         if fmt == "svg":
             return _send(render.qr_svg(url), f"{name}.svg", SVG)
-        abort(404)
+        raise OutOfScope(code="qr_posters.format")
 
     def _may_rotate(self) -> None:
         # The role first: an inspector (who may read posters) is refused with 403 whatever the id, not told
@@ -172,10 +169,8 @@ class PostersView(PolicyView):
     def _rotate(self, target, back: str):
         try:
             locations.rotate(current_user._get_current_object(), target)
-        except locations.NotAllowed:
+        except locations.NotAllowed:  # audited under the page's name (OutOfScope answers 404 as it is)
             deny("qr_posters.rotate")
-        except LookupError:
-            abort(404)
         flash(_("A new QR code was made. Posters printed before no longer work: print and put up the new one."),
               "warning")
         return redirect(back)
@@ -258,7 +253,7 @@ class CardsView(PolicyView):
             # allows is asked for, so a search too big is refused by the batch limit, never cut short).
             ids = card_search.matching_ids(current_user, request.form.get("q", ""), cards.MAX_BATCH + 1)
         if fmt not in ("pdf", "png") or (fmt == "png" and len(ids) != 1):
-            abort(400)
+            raise BadRequest(code="qr_cards.format")
         try:
             printed = cards.issue_cards(current_user._get_current_object(), ids, fmt=fmt)
         except cards.CardInvalid as exc:  # shown above the list; a resident out of scope is a plain 404

@@ -1,7 +1,7 @@
 """Public registration page, and the admin's list of pending registrations with approve/reject."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_babel import gettext as _
@@ -18,6 +18,7 @@ from backoffice.admin.orgs import OrganizationView
 from backoffice.auth.policy import model_access
 from backoffice.collation import natural_key
 from backoffice.domain import SECTOR_LABELS, OrgStatus, choices
+from backoffice.errors import BadRequest
 from backoffice.extensions import db, limiter
 from backoffice.forms import Phone, TaxCode, UniqueTaxCode
 from backoffice.models import District, Organization, Ward
@@ -137,7 +138,7 @@ class RegistrationView(OrganizationView):
         self.require("details")
         decision = request.form.get("decision")
         if decision not in ("approve", "reject"):
-            abort(400)
+            raise BadRequest(code="registrations.decision")
         org = self.get_one(request.form.get("id", ""))  # 404 outside the scope or once decided
         note = (request.form.get("note") or "").strip()
         try:

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, select
 from backoffice.auth.policy import may
 from backoffice.auth.scope import scope_clause
 from backoffice.domain import OrgStatus, Sector
+from backoffice.errors import OutOfRole, OutOfScope
 from backoffice.extensions import db
 from backoffice.models import District, Organization
 from backoffice.timeutil import LOCAL_TZ, local_today
@@ -24,12 +25,14 @@ CHECKIN_DAYS = 30  # the per-day series of every report
 RECENT_DAYS = 7  # "check-ins in the last 7 days" per organization
 
 
-class ReportNotFound(LookupError):
+class ReportNotFound(OutOfScope):
     """The district (or sector) asked for is outside the user's scope, or does not exist: answer 404."""
 
 
-class ReportForbidden(PermissionError):
-    """The user's role has no reports: answer 403."""
+class ReportForbidden(OutOfRole):
+    """The user's role has no reports: answer 403, audited as `reports.role`."""
+
+    default_code = "reports.role"
 
 
 @dataclass(frozen=True)

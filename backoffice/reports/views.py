@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, redirect, request, url_for
 from flask_admin import expose
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -13,9 +13,10 @@ from flask_login import current_user, login_required
 from backoffice import exports
 from backoffice.auth.permissions import PolicyView, allows, deny
 from backoffice.domain import SECTOR_LABELS, Sector
+from backoffice.errors import BadRequest, OutOfScope
 from backoffice.replica import reads_replica
 from backoffice.reports import charts, files, local, queries as q, service
-from backoffice.reports.scope import ReportForbidden, ReportNotFound, ReportScope, resolve
+from backoffice.reports.scope import ReportScope, resolve
 from backoffice.timeutil import format_local
 
 bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates")
@@ -38,7 +39,8 @@ def _int_arg(name: str) -> int | None:
     if not value:
         return None
     if not value.isdigit() or len(value) > 6:
-        abort(404)  # a district that cannot exist is as unknown as one outside the scope
+        # a district that cannot exist is as unknown as one outside the scope
+        raise OutOfScope(code="reports.district")
     return int(value)
 
 
@@ -49,21 +51,14 @@ def _date_arg() -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        # The app's 400 page is generic; this one says what to fix.
-        page = render_template("error.html", code=400, message=_("The date must be written as YYYY-MM-DD."))
-        abort(Response(page, 400))
+        raise BadRequest(_("The date must be written as YYYY-MM-DD."), "reports.date") from None
 
 
 def request_scope(district: int | None = None) -> ReportScope:
-    """The report scope the request asks for, as the current user may see it: 404 outside it, 403 by role."""
-    try:
-        return resolve(current_user._get_current_object(), district, sector=request.args.get("sector") or None,
-                       as_of=_date_arg())
-    except ReportNotFound:
-        abort(404)
-    except ReportForbidden:
-        deny("reports.role")
-        raise  # unreachable: deny() aborts
+    """The report scope the request asks for, as the current user may see it: ReportNotFound (404) outside it,
+    ReportForbidden (403, audited as reports.role) by role."""
+    return resolve(current_user._get_current_object(), district, sector=request.args.get("sector") or None,
+                   as_of=_date_arg())
 
 
 def _workbook(permission: str, build, *args) -> Response:
@@ -71,9 +66,7 @@ def _workbook(permission: str, build, *args) -> Response:
     try:
         report = build(current_user._get_current_object(), *args,
                        sector=request.args.get("sector") or None, as_of=_date_arg())
-    except service.ReportNotFound:
-        abort(404)
-    except service.ReportForbidden:
+    except service.ReportForbidden:  # audited as the workbook's permission
         deny(permission)
     return exports.download(report.data, report.filename, exports.XLSX_MIMETYPE)
 
@@ -90,7 +83,7 @@ def _image(data: bytes, fmt: str) -> Response:
 def chart(name: str, fmt: str):
     """/reports/charts/levels.png?district=760&sector=&date=2021-10-20 (district omitted: the whole scope)."""
     if fmt not in charts.FORMATS:
-        abort(404)
+        raise OutOfScope(code="reports.chart_format")
     if name in OWN_CHARTS:
         if not allows(OWN_CHARTS[name]):
             deny(f"reports.chart.{name}")
@@ -100,7 +93,7 @@ def chart(name: str, fmt: str):
                 "org-checkins": lambda: charts.checkins_chart(local.org_checkins_per_day(user))}[name]
         return _image(charts.cached_image(name, fmt, scope_key, draw), fmt)
     if name not in AREA_CHARTS:
-        abort(404)
+        raise OutOfScope(code="reports.chart")
     rs = request_scope(_int_arg("district"))
     by_ward = len(rs.districts) == 1
 

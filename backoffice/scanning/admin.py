@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from flask import Flask, abort, flash, redirect, request, url_for
+from flask import Flask, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import BooleanEqualFilter, DateTimeBetweenFilter
@@ -24,6 +24,7 @@ from backoffice.auth.permissions import allows
 from backoffice.auth.policy import model_access
 from backoffice.auth.scope import scope
 from backoffice.domain import COLOUR_LABELS, ScanMethod
+from backoffice.errors import OutOfRole
 from backoffice.extensions import db
 from backoffice.models import CheckIn, Checkpoint, DeviceToken, Location, Organization
 from backoffice.models.people import mask_id
@@ -113,7 +114,7 @@ class CheckInView(ScopedModelView):
     def action_check_out(self, ids):
         from backoffice.scanning.checkins import check_out
         if not allows("checkins.check_out"):
-            abort(403)
+            raise OutOfRole(code="checkins.check_out")
         for checkin_id in ids:
             check_out(int(checkin_id), user=current_user._get_current_object())
         flash(_("%(count)s check-ins closed.", count=len(ids)), "success")

@@ -3,12 +3,13 @@ signs from, retired — and its two changes, rotate and retire, each behind a co
 CSRF. Thin: the same operations as `flask keys rotate|retire` (`scanning.keyring`), which write the audit log."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask_admin import expose
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from backoffice.auth.permissions import PolicyView
+from backoffice.errors import OutOfScope
 from backoffice.extensions import db
 from backoffice.models import SigningKey
 from backoffice.scanning import keyring
@@ -53,7 +54,7 @@ class SigningKeysView(PolicyView):
     def retire(self, kid: str):
         row = db.session.get(SigningKey, kid.strip().upper()[:32])
         if row is None:
-            abort(404)
+            raise OutOfScope(code="signing_keys.not_found")
         if request.method == "GET":
             return self.render("scanning/keys_confirm.html", action="retire", key=row, delay_minutes=0)
         if row.retired_at is not None:

@@ -2,7 +2,7 @@
 page of its linked staff's health summary. Thin: the verbs are in `backoffice.staff.service`."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, url_for
+from flask import flash, redirect, url_for
 from flask_admin import expose
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -11,6 +11,7 @@ from flask_login import current_user
 from backoffice import audit
 from backoffice.auth.permissions import PolicyView
 from backoffice.domain import COLOUR_LABELS, Colour
+from backoffice.errors import OutOfScope
 from backoffice.staff import service
 from backoffice.timeutil import to_local
 
@@ -31,12 +32,9 @@ class StaffLinkQueueView(PolicyView):
         return self.render("staff/link_queue.html", pending=pending, local=to_local)
 
     def _decide(self, staff_id: int, verb, message: str):
-        if not 0 < staff_id <= MAX_ID:
-            abort(404)
-        try:
-            verb(current_user._get_current_object(), staff_id)
-        except service.LinkNotFound:
-            abort(404)
+        if not 0 < staff_id <= MAX_ID:  # an id no column can hold is simply not found
+            raise OutOfScope(code="staff_links.not_found")
+        verb(current_user._get_current_object(), staff_id)  # LinkNotFound (OutOfScope): 404
         flash(message, "success")
         return redirect(url_for(".index"))
 
