@@ -5,7 +5,7 @@ refused request flushed survives. The operations' own errors are these kinds."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from backoffice import errors
 from backoffice.auth.service import AccountError
@@ -21,6 +21,7 @@ from backoffice.scanning.keyring import KeyRingError
 from backoffice.scanning.rejections import ScanRejected
 from backoffice.staff.service import LinkNotFound
 from backoffice.tracing.service import TraceConflict, TraceForbidden, TraceInvalid, TraceNotFound
+from conftest import get_user
 from pages_support import dedicated_app, vi
 
 RAISED = {
@@ -149,3 +150,82 @@ def test_operations_errors_are_of_the_vocabulary(error, kind):
     assert isinstance(error, kind) and isinstance(error, ValueError)
     # what their callers caught before still catches them
     assert isinstance(NotFound(1), LookupError) and isinstance(Forbidden("x"), PermissionError)
+
+
+# --- the views' answers, through the test client ------------------------------------------------------
+JSON = {"Accept": "application/json", "Accept-Language": "vi"}
+
+
+def _denied_reasons(app, path: str) -> list:
+    with app.app_context():
+        return [after["reason"] for after in db.session.scalars(select(AuditLog.after).where(
+            AuditLog.action == "request.denied", AuditLog.entity_id == path).order_by(AuditLog.id))]
+
+
+def _audit_rows(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(AuditLog))
+
+
+@pytest.mark.parametrize("user, method, url, data, code", [
+    ("admin", "post", "/admin/assessment/start", {"set_id": "hcm-office"}, "assessment.start.no_organization"),
+    ("ward.bennghe", "post", "/admin/qr-cards/print", {"format": "gif", "person_id": "1"}, "qr_cards.format"),
+    ("admin", "post", "/admin/registration_admin/decide/", {"decision": "maybe", "id": "1"},
+     "registrations.decision"),
+    ("admin", "get", "/admin/reports/?date=20-10-2021", None, "reports.date"),
+])
+def test_a_malformed_request_is_a_400_naming_what_is_wrong(app, as_user, user, method, url, data, code):
+    browser = as_user(user)
+    response = browser.post_form(url, data, headers=JSON) if method == "post" else browser.get(url, headers=JSON)
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["error"]["code"] == code and body["error"]["message"]
+
+
+def test_a_report_date_the_page_cannot_read_says_how_to_write_it(as_user):
+    page = as_user("admin").get("/admin/reports/?date=20-10-2021", headers={"Accept-Language": "vi"})
+    assert page.status_code == 400 and page.mimetype == "text/html"
+    assert vi("The date must be written as YYYY-MM-DD.") in page.get_data(as_text=True)
+
+
+def test_records_out_of_scope_are_a_plain_404_and_not_audited_as_denied(app, as_user):
+    with app.app_context():
+        from backoffice.models import Organization, Person
+        org1 = db.session.scalar(select(Organization.id).where(Organization.tax_code == get_user("org1.admin")
+                                                               .organization.tax_code))
+        outsider = db.session.scalar(select(Person.id).where(Person.ward_code != get_user("ward.bennghe").ward_code)
+                                     .order_by(Person.id).limit(1))
+    cases = [
+        (as_user("inspector.q3"), "get", f"/admin/compliance/org/{org1}", None),  # criteria: another district
+        (as_user("org2.admin"), "get", f"/admin/qr-posters/org/{org1}/qr.png", None),  # printing: not theirs
+        (as_user("ward.bennghe"), "post", "/admin/qr-cards/print", {"format": "pdf", "person_id": str(outsider)}),
+        (as_user("inspector.q3"), "get", "/admin/reports/district/760.xlsx", None),  # reports: Quận 1
+        (as_user("admin"), "get", "/admin/assessment/999999999", None),
+    ]
+    for browser, method, url, data in cases:
+        path = url.split("?")[0]
+        before = _denied_reasons(app, path)
+        response = browser.post_form(url, data, headers=JSON) if method == "post" else browser.get(url, headers=JSON)
+        assert response.status_code == 404, url
+        # Out of scope says no more than "not found": no reason code, nothing to tell a record exists.
+        assert response.get_json() == {"error": {"code": "404", "message": vi("Not found.")}}, url
+        assert _denied_reasons(app, path) == before, url
+
+
+def test_a_role_that_may_not_acknowledge_alerts_is_refused_and_audited(app, as_user):
+    path = "/tracing/alerts/1/acknowledge"
+    before = _denied_reasons(app, path)
+    response = as_user("ward.bennghe").post_form(path, headers=JSON)
+    assert response.status_code == 403 and response.get_json()["error"]["code"] == "403"
+    assert _denied_reasons(app, path) == before + ["tracing.alerts"]
+
+
+def test_hidden_metrics_are_the_same_404_as_no_page_and_write_nothing(app):
+    outside = {"REMOTE_ADDR": "203.0.113.5"}
+    client = app.test_client()
+    before = _audit_rows(app)
+    hidden = client.get("/metrics", environ_base=outside, headers=JSON)
+    missing = client.get("/no-such-page", environ_base=outside, headers=JSON)
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.get_json() == missing.get_json() == {"error": {"code": "404", "message": vi("Not found.")}}
+    assert _audit_rows(app) == before
