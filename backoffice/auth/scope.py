@@ -145,21 +145,17 @@ def _imports(user: Any) -> ColumnElement[bool]:
     return false()
 
 
-def _trace_cases(user: Any) -> ColumnElement[bool]:
-    if user.role == Role.CITY_ADMIN:
-        return true()
-    if user.role == Role.INSPECTOR:
-        return TraceCase.district_code.in_(user.district_codes)
-    return false()
-
-
-def _trace_referrals(user: Any) -> ColumnElement[bool]:
-    """Referrals go to the district the contact lives in; those without a ward (NULL) only to the city."""
-    if user.role == Role.CITY_ADMIN:
-        return true()
-    if user.role == Role.INSPECTOR:
-        return TraceReferral.district_code.in_(user.district_codes)
-    return false()
+def _tracers_district(model: type) -> Rule:
+    """Tracing's rows by their `district_code`: the city reads all, an inspector those of their districts, no one
+    else any. A case's district is the person's; a referral's the contact's, and one without a ward (NULL) goes
+    to the city only."""
+    def clause(user: Any) -> ColumnElement[bool]:
+        if user.role == Role.CITY_ADMIN:
+            return true()
+        if user.role == Role.INSPECTOR:
+            return model.district_code.in_(user.district_codes)
+        return false()
+    return clause
 
 
 def _city_admin_only(user: Any) -> ColumnElement[bool]:
@@ -187,8 +183,8 @@ RULES: dict[type, Rule] = {
     UserSession: lambda user: true() if user.role == Role.CITY_ADMIN else UserSession.user_id == user.id,
     AuditLog: _audit,
     ImportRecord: _imports,
-    TraceCase: _trace_cases,
-    TraceReferral: _trace_referrals,
+    TraceCase: _tracers_district(TraceCase),
+    TraceReferral: _tracers_district(TraceReferral),
     SigningKey: _city_admin_only,
     CriteriaSetVersion: lambda user: true(),
 }

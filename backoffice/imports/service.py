@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from backoffice import audit
 from backoffice.auth.scope import scope
-from backoffice.errors import Refused
+from backoffice.errors import OutOfRole, Refused
 from backoffice.extensions import db
 from backoffice.imports import accounts, engine, reader, staging
 from backoffice.imports.kinds import Kind, kind_for
@@ -151,14 +151,15 @@ def fail_unfinished(record_id: int, message: str) -> ImportRecord | None:
     return _finish(record_id, FAILED, message)
 
 
-def _check_owner(record: ImportRecord, user: Any) -> None:
+def _check_owner(record: ImportRecord, user: Any, verb: str) -> None:
+    """Only who uploaded the file may confirm, cancel or collect its passwords: OutOfRole (a PermissionError)."""
     if record.created_by_id != getattr(user, "id", None):
-        raise PermissionError("not the creator of this import")
+        raise OutOfRole(code=f"imports.{verb}.not_creator")
 
 
 def confirm(record: ImportRecord, user: Any, *, skip_errors: bool, create_accounts: bool = False) -> ImportRecord:
     """Accept a preview: state `applying`; the caller then runs `run_apply` (now or in the background)."""
-    _check_owner(record, user)
+    _check_owner(record, user, "confirm")
     if record.state != PREVIEWED:
         raise ImportRefused(_("This import is not waiting for confirmation."))
     if not staging.exists(record.options["token"]):
@@ -229,7 +230,7 @@ def run_apply(record: ImportRecord, user: Any, progress: Progress | None = None)
 
 
 def cancel(record: ImportRecord, user: Any) -> ImportRecord:
-    _check_owner(record, user)
+    _check_owner(record, user, "cancel")
     if record.state not in (READING, PREVIEWED) and effective_state(record) != FAILED:
         raise ImportRefused(_("This import can no longer be cancelled."))
     staging.remove(record.options.get("token", ""))
@@ -256,7 +257,7 @@ def progress_of(record: ImportRecord) -> dict:
 
 def take_credentials(record: ImportRecord, user: Any) -> bytes | None:
     """The one-time password sheet, once: it is erased from the database as it is handed over."""
-    _check_owner(record, user)
+    _check_owner(record, user, "credentials")
     sealed = db.session.scalar(select(ImportRecord.credentials_report).where(ImportRecord.id == record.id))
     if sealed is None:
         return None

@@ -13,7 +13,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, RadioField
 
 from backoffice import exports
-from backoffice.auth.permissions import PolicyView, deny
+from backoffice.auth.permissions import PolicyView
 from backoffice.auth.scope import get_in_scope_or_404
 from backoffice.errors import BadRequest, OutOfScope
 from backoffice.extensions import db
@@ -138,8 +138,6 @@ class ImportView(PolicyView):
         try:
             record = service.confirm(record, current_user, skip_errors=form.mode.data == "skip",
                                      create_accounts=bool(form.create_accounts.data))
-        except PermissionError:
-            deny("imports.confirm.not_creator")
         except service.ImportRefused as exc:
             flash(str(exc), "error")
             return redirect(url_for(".show", record_id=record_id))
@@ -157,8 +155,6 @@ class ImportView(PolicyView):
             raise BadRequest(code="imports.cancel.form")
         try:
             service.cancel(record, current_user)
-        except PermissionError:
-            deny("imports.cancel.not_creator")
         except service.ImportRefused as exc:
             flash(str(exc), "error")
         return redirect(url_for(".show", record_id=record_id))
@@ -177,10 +173,7 @@ class ImportView(PolicyView):
         record = self._record(record_id)
         if not PlainForm().validate_on_submit():
             raise BadRequest(code="imports.credentials.form")
-        try:
-            data = service.take_credentials(record, current_user)
-        except PermissionError:
-            deny("imports.credentials.not_creator")
+        data = service.take_credentials(record, current_user)
         if data is None:
             flash(_("The one-time passwords have already been downloaded; they are no longer stored."), "error")
             return redirect(url_for(".show", record_id=record_id))
