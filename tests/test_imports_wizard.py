@@ -6,12 +6,13 @@ import io
 import re
 import time
 from datetime import date
+from urllib.parse import urlsplit
 
 from openpyxl import load_workbook
 from sqlalchemy import select
 
 from backoffice.extensions import db
-from backoffice.models import ImportRecord, Organization, Person, Staff, Vaccination
+from backoffice.models import AuditLog, ImportRecord, Organization, Person, Staff, Vaccination
 from conftest import get_user
 from factories import tax_codes
 from imports_support import ORG_HEADER, org_row, xlsx
@@ -111,12 +112,20 @@ def test_wizard_end_to_end(app, as_user):
     assert as_user("org1.admin").get(BASE).status_code == 403
 
 
-def test_inspector_cannot_confirm_someone_elses_import(as_user):
+def test_inspector_cannot_confirm_someone_elses_import(app, as_user):
     inspector = as_user("inspector.q1")
     url = record_url(upload(inspector, BASE, xlsx([ORG_HEADER, org_row(tax_codes(1)[0])])))
     admin = as_user("admin")
     assert admin.get(url).status_code == 200  # the city sees it
     assert admin.post_form(url + "confirm", {"mode": "block"}, token_from=url).status_code == 403
+    assert admin.post_form(url + "credentials.xlsx", {}, token_from=url).status_code == 403
+    with app.app_context():  # each refusal audited with what was refused
+        path = urlsplit(url).path
+        assert {(e.entity_id, e.after["reason"]) for e in db.session.scalars(select(AuditLog).where(
+            AuditLog.action == "request.denied", AuditLog.entity_id.in_([path + "confirm",
+                                                                          path + "credentials.xlsx"])))} == {
+            (path + "confirm", "imports.confirm.not_creator"),
+            (path + "credentials.xlsx", "imports.credentials.not_creator")}
     assert inspector.post_form(url + "cancel", {}, token_from=url).status_code == 302
     assert "Đã hủy" in inspector.get(url).get_data(as_text=True)
 
