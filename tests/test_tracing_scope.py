@@ -23,6 +23,7 @@ from backoffice.models import TestResult as TestResultRow
 from backoffice.tracing import service
 from conftest import get_user
 from factories import add_person, demo_org
+from pages_support import vi
 
 H = timedelta(hours=1)
 Q3 = 770
@@ -232,6 +233,11 @@ def test_a_case_without_positive_test_needs_a_reason_and_waits(app, as_user, unt
     assert untested["contact"].full_name.encode() not in page.data and b'id="contacts"' not in page.data
     assert b"/approve" not in page.data  # the requester is not offered the approval
     assert q1.get(f"/admin/tracing/{case_id}/export.csv").status_code == 409
+    # The refusal says why, to a script (the reason code) and to a person (the case's state), not just "409".
+    refused = q1.get(f"/admin/tracing/{case_id}/export.csv", headers={"Accept": "application/json",
+                                                                      "Accept-Language": "vi"})
+    assert refused.get_json() == {"error": {"code": "pending", "message": vi(
+        "This case is waiting for a second officer's approval.")}}
     assert q1.post_form(f"/admin/tracing/{case_id}/rerun", token_from="/admin/tracing/").status_code == 409
     # Who may approve: not the requester (403, audited), not another district (404), not another role (403).
     assert q1.post_form(f"/admin/tracing/{case_id}/approve", token_from="/admin/tracing/").status_code == 403
