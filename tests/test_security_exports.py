@@ -37,6 +37,7 @@ DOWNLOADS = {
     "tracing_admin.export": "xlsx and csv of a case whose contacts carry the payloads",
     "reports_admin.city_workbook": "xlsx, admin",
     "reports_admin.district_workbook": "xlsx, inspector.q1 for Quận 1",
+    "reports_admin.file_download": None,  # the bytes of the two workbooks above, written by the worker
     "import_organizations.errors": "the error report of an upload whose cells are the payloads",
     "import_organizations.template": "xlsx template (no user data), still checked",
     "import_staff.template": "xlsx template", "import_residents.template": "xlsx template",

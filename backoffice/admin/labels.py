@@ -56,6 +56,8 @@ ACTION_LABELS = {
     "signing_key.rotate": _l("Signing key rotated"), "signing_key.activate": _l("Signing key began signing"),
     "signing_key.use": _l("Signing key chosen for signing"),
     "rules.publish": _l("Rule files published as those in force"),
+    "jobs.run": _l("Periodic job run"), "report.requested": _l("Workbook requested"),
+    "report.downloaded": _l("Prepared workbook downloaded"),
 }
 
 # The verbs the generic model views write as "<table>.<verb>".
@@ -73,6 +75,7 @@ TABLE_LABELS = {
     "districts": _l("District"), "wards": _l("Ward"),
     "user_districts": _l("Inspector's districts"), "user_checkpoints": _l("Staff member's checkpoints"),
     "rule_files_in_force": _l("Rule files in force"), "rule_hosts": _l("Rule files loaded by each server"),
+    "job_runs": _l("Periodic job runs"), "report_files": _l("Prepared workbooks"),
 }
 
 
