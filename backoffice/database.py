@@ -17,6 +17,8 @@ the two databases (PostgreSQL in production, SQLite for development and tests) d
   request with 503 (`database_unavailable`) and makes the pool discard every connection as old as it.
 - `serialized_writes()` queues SQLite's writers, across the threads and the processes of the server, on a lock
   that wakes the next one the moment the previous one is done.
+- `one_at_a_time(key)` serializes one kind of maintenance transaction (the check-in purge's days) across every
+  process and host: a transaction-scoped advisory lock on PostgreSQL, the single writer on SQLite.
 - `scan_connection()` gives a device's scan a connection outside the ORM session, without BEGIN and COMMIT round
   trips on PostgreSQL.
 """
@@ -244,6 +246,25 @@ def serialized_writes() -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+@contextmanager
+def one_at_a_time(key: int) -> Iterator[None]:
+    """Run the session's next transaction alone among those taking the same `key`, on every host: begin it
+    inside (the session holds no transaction on entry) and commit or roll it back before leaving.
+
+    PostgreSQL: `pg_advisory_xact_lock(key)` as its first statement, released by the commit or rollback itself,
+    so a process killed half-way holds nothing. Never the session-level `pg_advisory_lock`: behind PgBouncer in
+    transaction mode the server connection goes to another client after the commit, still holding the lock.
+    Under READ COMMITTED each later statement sees what the previous holder committed. SQLite admits one writer
+    at a time anyway: the transaction queues on `serialized_writes()` with the scans rather than sleeping in
+    busy-timeout steps; its first statement should be a write, so its reads see the last writer's commit."""
+    if is_postgres():
+        db.session.execute(select(func.pg_advisory_xact_lock(key)))
+        yield
+        return
+    with serialized_writes():
+        yield
 
 
 @contextmanager

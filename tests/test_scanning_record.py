@@ -136,7 +136,7 @@ def test_auto_checkout_and_purge_keep_daily_counts(ctx):
     day = to_local(long_ago).date()
     before = db.session.get(CheckInDaily, (location_id, day))
     base = (before.total, before.green, before.black) if before else (0, 0, 0)
-    deleted, _ = purge_checkins(60)
+    deleted, _, _ = purge_checkins(60)
     assert deleted >= 2
     assert db.session.scalar(select(func.count()).select_from(CheckIn).where(
         CheckIn.person_id.in_([green.id, black.id]))) == 0

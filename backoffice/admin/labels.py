@@ -76,6 +76,7 @@ TABLE_LABELS = {
     "user_districts": _l("Inspector's districts"), "user_checkpoints": _l("Staff member's checkpoints"),
     "rule_files_in_force": _l("Rule files in force"), "rule_hosts": _l("Rule files loaded by each server"),
     "job_runs": _l("Periodic job runs"), "report_files": _l("Prepared workbooks"),
+    "retired_days": _l("Retired check-in days"),
 }
 
 

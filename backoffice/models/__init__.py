@@ -3,7 +3,7 @@ from backoffice.models.base import Base
 from backoffice.models.geo import District, Ward
 from backoffice.models.orgs import Checkpoint, DeviceToken, Location, Organization, Staff
 from backoffice.models.people import Person, PersonalQRIssue, Recovery, TestResult, Vaccination, mask_id, new_qr_ref
-from backoffice.models.checkins import CheckIn, CheckInDaily
+from backoffice.models.checkins import CheckIn, CheckInDaily, RetiredDay
 from backoffice.models.assessments import Assessment, CriteriaSetVersion
 from backoffice.models.users import User, UserSession, user_checkpoints, user_districts
 from backoffice.models.audit import AuditLog
@@ -15,7 +15,7 @@ from backoffice.models.report_files import ReportFile
 
 __all__ = [
     "Base", "District", "Ward", "Organization", "Location", "Checkpoint", "DeviceToken", "Staff",
-    "Person", "PersonalQRIssue", "Vaccination", "TestResult", "Recovery", "mask_id", "new_qr_ref", "CheckIn", "CheckInDaily",
+    "Person", "PersonalQRIssue", "Vaccination", "TestResult", "Recovery", "mask_id", "new_qr_ref", "CheckIn", "CheckInDaily", "RetiredDay",
     "Assessment", "CriteriaSetVersion", "User", "UserSession", "user_districts", "user_checkpoints",
     "AuditLog", "ImportRecord", "SigningKey", "TraceCase", "TraceAlert", "TraceReferral", "RuleFileInForce", "RuleHost",
     "JobRun", "ReportFile",

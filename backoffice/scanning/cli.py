@@ -95,10 +95,10 @@ def qr_personal(id_number: str, with_status: bool) -> None:
 @click.option("--older-than-days", type=click.IntRange(min=1), default=None,
               help="Keep this many days (default BACKOFFICE_CHECKIN_RETENTION_DAYS, 60).")
 def checkins_purge(older_than_days: int | None) -> None:
-    """Delete old check-ins, keeping their daily counts per location."""
+    """Delete old check-ins day by day, keeping their daily counts per location (safe to run on two hosts)."""
     from backoffice.scanning.checkins import purge_checkins
-    deleted, days = purge_checkins(older_than_days)
-    click.echo(f"Purged {deleted} check-ins; {days} daily count rows written.")
+    done = purge_checkins(older_than_days)
+    click.echo(f"Purged {done.deleted} check-ins of {done.days} days; {done.daily_rows} daily count rows written.")
 
 
 @checkins_cli.command("auto-checkout")
