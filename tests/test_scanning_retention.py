@@ -90,6 +90,17 @@ def _checkins_on(day: date) -> int:
         CheckIn.checked_in_at >= start, CheckIn.checked_in_at < start + timedelta(days=1)))
 
 
+def _reported_checkins(day: date) -> int:
+    """The reports' check-ins of `day` in the district of the demo checkpoint's organization."""
+    from backoffice.reports.queries import checkins_per_day
+    from backoffice.reports.scope import ReportScope
+    from conftest import get_user
+    district = checkpoint().location.organization.district_code
+    series = checkins_per_day(ReportScope(user=get_user("admin"), districts=(district,), sector=None,
+                                          as_of=day + timedelta(days=3)))
+    return series.total[series.days.index(day)]
+
+
 def _purge_at_barrier(app, barrier, results) -> None:
     try:
         with app.app_context():
@@ -220,10 +231,12 @@ def test_a_late_checkin_for_a_retired_day_is_kept_then_counted_once(ctx):
     assert _checkins_on(day) == 0 and _ledger()[day] == (20, 0)
     location_id = checkpoint().location_id
     before = _daily().get((location_id, day), (0, 0, 0))
+    reported = _reported_checkins(day)
 
     late = record_scan(issue_personal_payload(new_person(dose_days_ago=RETENTION + 400), now=long_ago),
                        checkpoint=checkpoint(), method="scanner", now=long_ago)
     assert late.action == "check_in" and db.session.get(CheckIn, late.checkin_id) is not None  # never lost
+    assert _reported_checkins(day) == reported + 1  # the day's kept counts and the late one, before the purge
 
     done = purge_checkins(RETENTION)
     assert (done.deleted, done.days) == (1, 1)
@@ -236,3 +249,4 @@ def test_a_late_checkin_for_a_retired_day_is_kept_then_counted_once(ctx):
                                .order_by(AuditLog.id.desc())).first()
     assert entry.after["late"] is True and entry.after["deleted"] == 1
     assert tuple(purge_checkins(RETENTION)) == (0, 0, 0)
+    assert _reported_checkins(day) == reported + 1

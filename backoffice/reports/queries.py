@@ -281,12 +281,16 @@ def _series(rs: ReportScope, counts: dict[tuple[int, date], tuple[int, int]], co
 
 def checkins_per_day(rs: ReportScope, area_codes: bool = False) -> DaySeries | dict[int, DaySeries]:
     """Check-ins per local day over the report's 30 days (per district when `area_codes`). Days whose
-    check-ins were purged are read from the daily counts kept by the purge (CheckInDaily)."""
+    check-ins were purged are read from the daily counts kept by the purge (CheckInDaily), added to the live
+    check-ins of the day: the purge counts and deletes the same rows in one transaction, so a check-in is in one or
+    the other, and a day has both when a late scan arrived after its day was retired."""
     cols = [Organization.district_code] if area_codes else []
     counts: dict[tuple[int, date], tuple[int, int]] = {}
-    for source in (_kept_days(rs, cols), _live_days(rs, cols)):  # live rows win over kept counts of a day
+    for source in (_kept_days(rs, cols), _live_days(rs, cols)):
         for row in db.session.execute(source):
-            counts[(row[0] if area_codes else 0, as_date(row.day))] = (int(row.n or 0), int(row.green or 0))
+            key = (row[0] if area_codes else 0, as_date(row.day))
+            n, green = counts.get(key, (0, 0))
+            counts[key] = (n + int(row.n or 0), green + int(row.green or 0))
     series = _series(rs, counts, rs.districts if area_codes else (0,))
     return series if area_codes else series[0]
 
