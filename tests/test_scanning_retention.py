@@ -4,6 +4,9 @@ whole or retired, a second run changes nothing, and a check-in recorded later fo
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
+import time as clock
 import traceback
 from collections import Counter
 from datetime import date, datetime, time, timedelta
@@ -195,6 +198,7 @@ def test_a_purge_failing_half_way_leaves_each_day_whole_or_retired(refuse_deleti
 
     with pytest.raises(DBAPIError, match="refused by the test"):
         purge_checkins(RETENTION)
+    db.session.rollback()  # as the CLI's process would end
 
     daily = _daily()
     assert _checkins_on(first_day) == 0 and _ledger()[first_day] == (40, 0)
@@ -207,6 +211,74 @@ def test_a_purge_failing_half_way_leaves_each_day_whole_or_retired(refuse_deleti
     remove()
     purge_checkins(RETENTION)
     assert _daily() == expected and _checkins_on(second_day) == 0 and _ledger()[second_day] == (40, 0)
+
+
+def _purge_in_child(app) -> None:
+    with app.app_context():
+        purge_checkins(RETENTION)
+
+
+def _wait_for(condition, what: str, timeout: float = 60) -> None:
+    deadline = clock.monotonic() + timeout
+    while not condition():
+        assert clock.monotonic() < deadline, f"gave up waiting for {what}"
+        clock.sleep(0.05)
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
+                    reason="the purge is held inside a day on PostgreSQL by a row lock of the test's")
+def test_a_purge_killed_inside_a_day_leaves_it_whole(app):
+    """A purge process killed (SIGKILL) while its second day's transaction waits on a row the test holds: the
+    first day is retired, the second whole, and the next purge retires it."""
+    first_day = local_today() - timedelta(days=RETENTION + 330)
+    second_day = first_day + timedelta(days=1)
+    with app.app_context():
+        _add_checkins(first_day, days=2, per_day=40)
+        first_kept_day = local_today() - timedelta(days=RETENTION)
+        expected = _expected_daily(first_kept_day)
+        daily_before = _daily()
+        second_start = datetime.combine(second_day, time.min, LOCAL_TZ)
+        held = db.session.scalar(select(CheckIn.id).where(
+            CheckIn.checked_in_at >= second_start, CheckIn.checked_in_at < second_start + timedelta(days=1)))
+        db.session.remove()
+        db.engine.dispose()  # no connection of the parent's crosses the fork
+        blocker = db.engine.connect()
+        blocker.execute(select(CheckIn.id).where(CheckIn.id == held).with_for_update())
+        child = multiprocessing.get_context("fork").Process(target=_purge_in_child, args=(app,))
+        child.start()
+        try:
+            with db.engine.connect() as watcher:
+                def waiting_inside_the_second_day() -> bool:
+                    watcher.rollback()
+                    return watcher.scalar(text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock' AND query LIKE '%DELETE FROM checkins%'")) == 1
+                _wait_for(waiting_inside_the_second_day, "the purge to wait on the held row")
+                os.kill(child.pid, signal.SIGKILL)
+                child.join(timeout=30)
+                blocker.rollback()  # the killed purge's statement goes on, and its transaction can only abort
+
+                def purge_gone() -> bool:
+                    watcher.rollback()
+                    return watcher.scalar(text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND query LIKE '%DELETE FROM checkins%' AND pid <> pg_backend_pid()")) == 0
+                _wait_for(purge_gone, "the killed purge's backend to end")
+        finally:
+            blocker.close()
+            if child.is_alive():
+                child.kill()
+        assert child.exitcode == -signal.SIGKILL
+        daily = _daily()
+        assert _checkins_on(first_day) == 0 and _ledger()[first_day] == (40, 0)
+        assert {k: v for k, v in daily.items() if k[1] == first_day} == \
+            {k: v for k, v in expected.items() if k[1] == first_day}
+        assert _checkins_on(second_day) == 40 and second_day not in _ledger()
+        assert {k: v for k, v in daily.items() if k[1] == second_day} == \
+            {k: v for k, v in daily_before.items() if k[1] == second_day}
+        purge_checkins(RETENTION)
+        assert _daily() == expected and _ledger()[second_day] == (40, 0)
+        db.session.remove()
 
 
 def test_a_second_purge_changes_nothing(ctx):
