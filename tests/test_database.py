@@ -123,6 +123,47 @@ def test_sqlite_writers_queue_across_processes(app):
         holder.join(10)
 
 
+def _hold_maintenance_lock(app, started, release, done) -> None:
+    with app.app_context():
+        with database.one_at_a_time(4242):
+            db.session.execute(select(1))
+            started.set()
+            release.wait(10)
+            db.session.commit()
+        db.session.execute(select(1))  # the same pooled connection, open, in a transaction of its own
+        done.wait(20)
+        db.session.rollback()
+
+
+def test_maintenance_transactions_run_one_at_a_time_and_only_for_the_transaction(app):
+    """A second `one_at_a_time` waits for the first one's transaction, and only for it: on PostgreSQL the lock
+    ends with the commit while the holder's connection stays open (behind PgBouncer a session-level lock would
+    stay held by the server connection after the commit, for whichever client gets it next)."""
+    started, release, done = _fork.Event(), _fork.Event(), _fork.Event()
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()  # no connection of the parent's crosses the fork
+    holder = _fork.Process(target=_hold_maintenance_lock, args=(app, started, release, done))
+    holder.start()
+    try:
+        assert started.wait(10)
+        with app.app_context():
+            timer = _fork.Process(target=lambda: (time.sleep(0.4), release.set()))
+            begin = time.monotonic()
+            timer.start()
+            with database.one_at_a_time(4242):
+                db.session.execute(select(1))
+                waited = time.monotonic() - begin
+                db.session.commit()
+            timer.join(10)
+        assert 0.3 <= waited < 10, waited  # went on when the holder committed, its connection still open
+        assert holder.is_alive()
+    finally:
+        release.set()
+        done.set()
+        holder.join(30)
+
+
 def _device(app) -> str:
     with app.app_context():
         return devices.create_device_token(checkpoint().id, "máy thử kết nối", user=get_user("org1.admin"))[1]
