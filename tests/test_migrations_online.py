@@ -43,6 +43,9 @@ def _wait_for_the_build(engine, build: threading.Thread, failures: list[BaseExce
         while time.monotonic() < deadline:
             if not build.is_alive():
                 raise AssertionError(f"the migration ended without waiting on the open writer: {failures}")
+            # A new transaction each time: PostgreSQL shows a transaction one snapshot of pg_stat_activity, taken
+            # at its first read, and a migration that connected after it would never appear.
+            conn.rollback()
             waiting = conn.execute(text(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                 "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")).scalar()
