@@ -34,8 +34,8 @@ def _auto_checkout() -> str:
 
 def _retention() -> str:
     from backoffice.scanning.checkins import purge_checkins
-    deleted, daily = purge_checkins()
-    return f"deleted {deleted}, daily rows {daily}"
+    purged = purge_checkins()
+    return f"days {purged.days}, deleted {purged.deleted}, daily rows {purged.daily_rows}"
 
 
 def _report_files() -> str:

@@ -1,7 +1,7 @@
 """runs of the periodic jobs, one claimed row per job and period
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-04 18:20:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 import backoffice.models.base
 
 revision = '0016'
-down_revision = '0014'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
