@@ -74,6 +74,13 @@ def test_api_scan_bodies(app, device, body):
         assert _json_error(response) in REASONS
 
 
+@pytest.mark.parametrize("checkpoint", [float("inf"), float("-inf"), 1e300, "9" * 400])
+def test_api_scan_checkpoint_that_no_id_can_be(app, device, checkpoint):
+    """A checkpoint no integer column holds is an unknown checkpoint, like any other not the token's."""
+    response = _api(app, device, json={"payload": "x", "checkpoint": checkpoint})
+    assert response.status_code < 500 and _json_error(response) == "unknown_checkpoint"
+
+
 @HTTP
 @given(text=texts)
 def test_reception_scan_texts(app, as_user, device, text):

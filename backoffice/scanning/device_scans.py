@@ -39,7 +39,7 @@ def check_checkpoint(device: DeviceAuth, method: str, given: object) -> None:
     try:
         if int(given) == device.checkpoint_id:
             return
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # not a number, or an infinite one (JSON's Infinity)
         pass
     reject("unknown_checkpoint", method=method, device_token=device, entity_id=str(given)[:32])
 
