@@ -124,6 +124,29 @@ def run_phase(port: int, kind: str, seconds: float, tokens, payloads) -> tuple[l
     return [x for r in results for x in r[0]], sum(r[1] for r in results), min(wall, seconds + 1)
 
 
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system, every thread) process `pid` has used; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_pids(master: int, url: str) -> tuple[list[int], list[int]]:
+    """The gunicorn master and its workers; and on PostgreSQL the backends serving this database (same host)."""
+    children = [int(p) for p in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+    backends: list[int] = []
+    if url.startswith("postgresql"):
+        from sqlalchemy import create_engine, text
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            backends = [r[0] for r in conn.execute(text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"))]
+        engine.dispose()
+    return [master, *children], backends
+
+
 def summary(phases: list[tuple[list[float], int, float]]) -> tuple[float, float, float, int]:
     """Requests/s over all phases of a kind, p50 and p99 of all their latencies, errors."""
     latencies = sorted(x for phase in phases for x in phase[0])
@@ -166,9 +189,15 @@ def main() -> None:
         # The two kinds alternate in rounds, so that a change in the machine's load during the run (other
         # processes, CPU frequency) weighs on both sides of the ratio alike.
         phases: dict[str, list] = {"trivial": [], "scan": []}
+        app_pids, db_pids = server_pids(server.pid, url)
+        cpu = {"app": 0.0, "db": 0.0}
         for _ in range(args.rounds):
             for kind in phases:
+                before = (sum(map(_cpu, app_pids)), sum(map(_cpu, db_pids)))
                 phases[kind].append(run_phase(port, kind, args.seconds / args.rounds, tokens, payloads))
+                if kind == "scan":
+                    cpu["app"] += sum(map(_cpu, app_pids)) - before[0]
+                    cpu["db"] += sum(map(_cpu, db_pids)) - before[1]
         trivial, scans = summary(phases["trivial"]), summary(phases["scan"])
     finally:
         server.terminate()
@@ -180,6 +209,12 @@ def main() -> None:
           f"  errors {trivial[3]}")
     print(f"scans POST /api/v1/scans: {scans[0]:8.1f} req/s  p50 {scans[1]:6.1f} ms  p99 {scans[2]:6.1f} ms"
           f"  errors {scans[3]}")
+    answered = len([x for phase in phases["scan"] for x in phase[0]])
+    if answered:
+        # What one scan costs the server side (gunicorn's processes; PostgreSQL's backends of this database),
+        # measured from /proc over the scan phases: the figures the deployment's arithmetic starts from.
+        print(f"CPU per scan: app {1000 * cpu['app'] / answered:.2f} ms, database {1000 * cpu['db'] / answered:.2f} ms"
+              f" ({answered} scans)")
     ratio = scans[0] / trivial[0] if trivial[0] else 0.0
     print(f"ratio scans/trivial: {ratio:.0%} (target >= 40%: {'yes' if ratio >= 0.4 else 'NO'}); "
           f"scan p99 < 100 ms: {'yes' if scans[2] < 100 else 'NO'}")
