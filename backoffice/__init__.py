@@ -118,6 +118,7 @@ def _ensure_secret_key(app: Flask) -> None:
 
 def _init_extensions(app: Flask) -> None:
     from backoffice import database, i18n, replica, security
+    database.configure_engine(app)
     db.init_app(app)
     database.init_app(app)
     replica.init_app(app)

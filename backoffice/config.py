@@ -77,6 +77,8 @@ def from_environment(instance_path: str) -> dict:
         # A streaming replica of DATABASE_URL for reports, dashboards, exports and tracing (backoffice.replica);
         # unset: everything reads the primary.
         "REPORTS_DATABASE_URL": os.environ.get("REPORTS_DATABASE_URL", ""),
+        # "pgbouncer" behind PgBouncer in transaction mode: no server-side prepared statements (backoffice.database).
+        "BACKOFFICE_DATABASE_POOLER": os.environ.get("BACKOFFICE_DATABASE_POOLER", ""),
         "BACKOFFICE_RULES_DIR": os.environ.get("BACKOFFICE_RULES_DIR", str(PROJECT_ROOT / "rules")),
         "BACKOFFICE_DEMO_PASSWORD": os.environ.get("BACKOFFICE_DEMO_PASSWORD", "demo-2021"),
         # The address visitors' phones open from a location QR poster. No default: outside development posters

@@ -21,6 +21,9 @@ the two databases (PostgreSQL in production, SQLite for development and tests) d
   process and host: a transaction-scoped advisory lock on PostgreSQL, the single writer on SQLite.
 - `scan_connection()` gives a device's scan a connection outside the ORM session, without BEGIN and COMMIT round
   trips on PostgreSQL.
+- `configure_engine()` builds the engine options from the settings, before Flask-SQLAlchemy creates the engine:
+  behind PgBouncer in transaction mode (`BACKOFFICE_DATABASE_POOLER=pgbouncer`) psycopg prepares no statement
+  on the server (see `POOLERS`).
 """
 from __future__ import annotations
 
@@ -46,6 +49,15 @@ from sqlalchemy.sql.functions import FunctionElement
 from backoffice.extensions import db
 
 PING_IDLE_SECONDS = 10.0
+
+# What each pooler in front of PostgreSQL needs of the driver. psycopg prepares a statement on the server after
+# `prepare_threshold` (5) runs of it on a connection, and then runs it by name. In PgBouncer's transaction mode
+# each transaction may get another server connection: the name is missing there ("prepared statement "_pg3_0"
+# does not exist") or another client's ("… already exists"). PgBouncer tracks prepared statements itself only
+# from 1.21 (`max_prepared_statements`); Debian 12 ships 1.18. `prepare_threshold=None` makes psycopg send
+# every statement unnamed (parse, bind and execute in one round trip, as before its fifth run); its
+# client-side adaptation and SQLAlchemy's compiled cache are unaffected.
+POOLERS: dict[str, dict[str, Any]] = {"": {}, "pgbouncer": {"prepare_threshold": None}}
 
 
 @event.listens_for(Engine, "connect")
@@ -340,6 +352,21 @@ def commit(connection: Connection | None = None) -> None:
 
 def rollback(connection: Connection | None = None) -> None:
     (connection or db.session).rollback()
+
+
+def configure_engine(app: Flask) -> None:
+    """The engine options the settings imply, merged into SQLALCHEMY_ENGINE_OPTIONS before the engine is made:
+    the driver's connect arguments for the pooler named by BACKOFFICE_DATABASE_POOLER ("" for none, or
+    "pgbouncer"); any other name is refused at startup, not discovered at the first prepared statement."""
+    pooler = str(app.config.get("BACKOFFICE_DATABASE_POOLER") or "").strip().lower()
+    if pooler not in POOLERS:
+        raise ValueError(f"BACKOFFICE_DATABASE_POOLER={pooler!r}: expected one of "
+                         + ", ".join(repr(name) for name in POOLERS))
+    if not POOLERS[pooler] or _is_sqlite_uri(app.config["SQLALCHEMY_DATABASE_URI"]):
+        return
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    options["connect_args"] = {**options.get("connect_args", {}), **POOLERS[pooler]}
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def init_app(app: Flask) -> None:

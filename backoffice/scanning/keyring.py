@@ -192,8 +192,12 @@ def public_keys(include_retired: bool = False, *, refresh: bool = False) -> dict
         else:
             refresh = False
     if hit is None or now - hit[0] > ttl or refresh:
-        rows = db.session.execute(select(SigningKey.kid, SigningKey.public_key, SigningKey.created_at,
-                                         SigningKey.retired_at, SigningKey.signing)).all()
+        # On a connection of its own, returned at once: read through the ORM session, the scan's request held
+        # that session's transaction (and so a server connection, behind PgBouncer in transaction mode) open
+        # beside its scan connection; two such requests through a pool of two waited for each other.
+        with db.engine.connect() as connection:
+            rows = connection.execute(select(SigningKey.kid, SigningKey.public_key, SigningKey.created_at,
+                                             SigningKey.retired_at, SigningKey.signing)).all()
         keys = {r.kid: PublicKeyInfo(r.kid, bytes(r.public_key), r.created_at, r.retired_at, bool(r.signing))
                 for r in rows}
         with _cache_lock:
