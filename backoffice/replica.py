@@ -77,8 +77,9 @@ _route: ContextVar[Route | None] = ContextVar("bo_reading", default=None)
 class Replica:
     """The replica's engine and whether it answered lately (per process)."""
 
-    def __init__(self, url: str, retry_seconds: float) -> None:
-        self.engine = create_engine(url, pool_size=5, max_overflow=10)
+    def __init__(self, url: str, retry_seconds: float, connect_args: dict | None = None) -> None:
+        # The primary's driver arguments too: a replica reached through PgBouncer needs prepare off as well.
+        self.engine = create_engine(url, pool_size=5, max_overflow=10, connect_args=connect_args or {})
         self.retry_seconds = retry_seconds
         self.down_until = 0.0
         self._lock = threading.Lock()
@@ -254,7 +255,8 @@ def init_app(app: Flask) -> None:
     for name, uri in (("REPORTS_DATABASE_URL", url), ("DATABASE_URL", app.config["SQLALCHEMY_DATABASE_URI"])):
         if make_url(uri).get_backend_name() != "postgresql":
             raise RuntimeError(f"{name} must be PostgreSQL for a streaming replica (got {make_url(uri).drivername})")
-    replica = Replica(url, float(app.config.get("REPORTS_REPLICA_RETRY_SECONDS", DEFAULT_RETRY_SECONDS)))
+    replica = Replica(url, float(app.config.get("REPORTS_REPLICA_RETRY_SECONDS", DEFAULT_RETRY_SECONDS)),
+                      (app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}).get("connect_args"))
     app.extensions[EXTENSION] = replica
     database.ping_idle_connections(replica.engine, float(app.config.get("DATABASE_PING_IDLE_SECONDS",
                                                                         database.PING_IDLE_SECONDS)))
