@@ -138,6 +138,9 @@ def _worker(url: str, queue: str, instance: Path, log: Path) -> subprocess.Popen
                             start_new_session=True)
 
 
+@pytest.mark.skipif(not SERVER.startswith("postgresql"),
+                    reason="several hosts share PostgreSQL; the embedded SQLite setup is one host, and there the "
+                           "worker that lost SQLite's write lock once keeps losing the race for every period")
 def test_two_workers_scheduling_together_run_each_period_once(tmp_path):
     uri = redis_uri(QUEUE_DB)
     if uri is None:
