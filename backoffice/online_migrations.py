@@ -49,3 +49,15 @@ def _invalid_index(name: str) -> bool:
         "WHERE c.relname = :name AND c.relnamespace = current_schema()::regnamespace AND NOT i.indisvalid"),
         {"name": name})
     return found.first() is not None
+
+
+def on_this_database(dialect: str):
+    """Alembic's `include_object` for autogenerate and schema comparisons: a model's index made for other
+    databases only (`Index(…).ddl_if(dialect=…)`) is not expected here."""
+    def include(obj, name, type_, reflected, compare_to) -> bool:
+        condition = getattr(obj, "_ddl_if", None) if type_ == "index" and not reflected else None
+        if condition is None or condition.dialect is None:
+            return True
+        wanted = (condition.dialect,) if isinstance(condition.dialect, str) else tuple(condition.dialect)
+        return dialect in wanted
+    return include

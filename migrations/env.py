@@ -91,6 +91,9 @@ def run_migrations_online():
         conf_args["process_revision_directives"] = process_revision_directives
 
     connectable = get_engine()
+    # Autogenerate leaves out the models' indexes made for other databases only (ddl_if).
+    from backoffice.online_migrations import on_this_database
+    conf_args.setdefault("include_object", on_this_database(connectable.dialect.name))
 
     with connectable.connect() as connection:
         context.configure(

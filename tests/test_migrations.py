@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from backoffice.extensions import db
+from backoffice.online_migrations import on_this_database
 from pages_support import dedicated_app
 
 
@@ -24,7 +25,8 @@ def _upgrade_and_compare(app, url: str) -> None:
         tables = set(inspect(db.engine).get_table_names())
         assert set(db.metadata.tables) <= tables
         with db.engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(conn, opts={
+                "compare_type": True, "include_object": on_this_database(db.engine.dialect.name)})
             differences = compare_metadata(context, db.metadata)
         assert differences == [], "\n".join(map(str, differences))
         # Upgrading again is a no-op.
