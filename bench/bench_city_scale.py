@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import socket
 import statistics
 import subprocess
@@ -31,25 +30,10 @@ from typing import Iterator
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 import bench_qr_scans as scans  # noqa: E402  (the scan load of the plain scan bench, reused as it is)
-
-
-@contextmanager
-def empty_database(city_url: str) -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-    server = make_url(city_url)
-    name = f"bench_city_empty_{secrets.token_hex(3)}"
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+from production.harness import own_database  # noqa: E402  (a database of its own, dropped afterwards)
 
 
 def _migrated(url: str, instance: str) -> None:
@@ -71,10 +55,7 @@ def server(url: str) -> Iterator[tuple[int, list[str], list[str]]]:
     _migrated(url, tmp)
     tokens, payloads = scans.prepare(url, tmp)
     port = scans.free_port()
-    env = dict(os.environ, DATABASE_URL=url, SECRET_KEY="bench-secret", BACKOFFICE_INSTANCE=tmp,
-               PYTHONPATH=str(ROOT), GUNICORN_ACCESSLOG="/dev/null", GUNICORN_MAX_REQUESTS="0",
-               GUNICORN_WORKERS="2", GUNICORN_THREADS="2", GUNICORN_BIND=f"127.0.0.1:{port}",
-               SCAN_LIMIT_PER_DEVICE="100000000 per minute", SCAN_LIMIT_PER_IP="100000000 per minute")
+    env = scans.server_env(url, tmp, port)
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--log-level", "warning",
                                 "wsgi:app"], cwd=str(ROOT), env=env)
     try:
@@ -158,7 +139,7 @@ def main() -> None:
     if args.empty_url:
         scan_rates(args.city_url, args.empty_url, args.seconds, args.rounds)
     else:
-        with empty_database(args.city_url) as empty_url:
+        with own_database(args.city_url, prefix="bench_city_empty") as empty_url:
             scan_rates(args.city_url, empty_url, args.seconds, args.rounds)
 
 

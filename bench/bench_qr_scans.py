@@ -59,6 +59,16 @@ def prepare(url: str, instance: str) -> tuple[list[str], list[str]]:
     return tokens, payloads
 
 
+def server_env(url: str, instance: str, port: int, threads: int = 2) -> dict:
+    """The environment gunicorn runs in for the scan benches: 2 workers of `threads` threads on `url`."""
+    return dict(os.environ, DATABASE_URL=url, SECRET_KEY="bench-secret", BACKOFFICE_INSTANCE=instance,
+                PYTHONPATH=str(ROOT), GUNICORN_ACCESSLOG="/dev/null", GUNICORN_MAX_REQUESTS="0",
+                GUNICORN_WORKERS="2", GUNICORN_THREADS=str(threads), GUNICORN_BIND=f"127.0.0.1:{port}",
+                # 32 clients on 10 tokens from one address are far above any real checkpoint: the limits are
+                # raised, not removed, so their cost is measured while none trips (backoffice/scanning/limits.py).
+                SCAN_LIMIT_PER_DEVICE="100000000 per minute", SCAN_LIMIT_PER_IP="100000000 per minute")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -169,12 +179,7 @@ def main() -> None:
     url = args.database_url or f"sqlite:///{tmp}/bench.sqlite3"
     tokens, payloads = prepare(url, tmp)
     port = free_port()
-    env = dict(os.environ, DATABASE_URL=url, SECRET_KEY="bench-secret", BACKOFFICE_INSTANCE=tmp,
-               PYTHONPATH=str(ROOT), GUNICORN_ACCESSLOG="/dev/null", GUNICORN_MAX_REQUESTS="0",
-               GUNICORN_WORKERS="2", GUNICORN_THREADS=str(args.threads), GUNICORN_BIND=f"127.0.0.1:{port}",
-               # 32 clients on 10 tokens from one address are far above any real checkpoint: the limits are
-               # raised, not removed, so their cost is measured while none trips (backoffice/scanning/limits.py).
-               SCAN_LIMIT_PER_DEVICE="100000000 per minute", SCAN_LIMIT_PER_IP="100000000 per minute")
+    env = server_env(url, tmp, port, args.threads)
     gunicorn = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--log-level", "warning", "wsgi:app"]
     server = subprocess.Popen(gunicorn, cwd=str(ROOT), env=env)
     try:
